@@ -1,0 +1,29 @@
+/*
+ * gpu — what the rest of lemur knows about the CUDA backend: whether it was compiled in, and the
+ * devices this process can see. The NN backend itself is declared in nn_backend.h; this header
+ * never needs CUDA headers, so CPU-only code can include it.
+ */
+#ifndef LEMUR_GPU_H
+#define LEMUR_GPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/** One device as seen by this process. */
+struct gpu_info {
+    int n_devices;          /**< devices visible to this process */
+    int device;             /**< the device queried */
+    char name[256];         /**< its name */
+    int cc_major, cc_minor; /**< compute capability */
+    size_t mem_total, mem_free;
+    int runtime_version, cudnn_version;
+};
+
+/** True when lemur was built with the CUDA backend (make CUDA=1). */
+bool gpu_compiled(void);
+
+/** Query device `device`. Returns false, with a one-line reason in why, when lemur was built
+ *  without CUDA, when no device or driver is present, or when device is out of range. Local. */
+bool gpu_query(int device, struct gpu_info *info, char *why, size_t n_why);
+
+#endif
