@@ -21,7 +21,7 @@ PKGS := fftw3 fftw3f hdf5-openmpi gsl yaml-0.1 openblas
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= $(OPT)
-CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unused-parameter -fopenmp \
+CFLAGS += -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -fopenmp \
           -Isrc $(PKG_CFLAGS)
 LDLIBS = -lfftw3f_mpi -lfftw3_mpi $(PKG_LIBS) -ldnnl -lm
 LDFLAGS += -fopenmp

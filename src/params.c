@@ -1,0 +1,143 @@
+/* params — the schema of every lemur parameter, and its copy into struct params. */
+#include "params.h"
+
+#include "alloc.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define AT(field) offsetof(struct params, field)
+#define NONE CONFIG_NO_FIELD
+
+/* clang-format off */
+const struct config_key params_schema[] = {
+    /* box */
+    {"box.size", CONFIG_REAL, "250", "(0, inf)", "side of the periodic box [Mpc/h]", AT(box.size)},
+    {"box.n", CONFIG_INT, "128", "[2, 65536]", "Lagrangian grid cells (particles) per side", AT(box.n)},
+    /* cosmology */
+    {"cosmology.Omega_m", CONFIG_REAL, "0.3175", "(0, 1]", "matter density today (flat LCDM)", AT(cosmology.Omega_m)},
+    {"cosmology.Omega_b", CONFIG_REAL, "0.049", "[0, 1)", "baryon density today", AT(cosmology.Omega_b)},
+    {"cosmology.h", CONFIG_REAL, "0.6711", "(0, 2]", "H0 / (100 km/s/Mpc)", AT(cosmology.h)},
+    {"cosmology.n_s", CONFIG_REAL, "0.9624", "(0, 2)", "primordial spectral index", AT(cosmology.n_s)},
+    {"cosmology.sigma8", CONFIG_REAL, "0.834", "(0, 5)", "rms linear density in 8 Mpc/h spheres at z = 0", AT(cosmology.sigma8)},
+    {"cosmology.T_cmb", CONFIG_REAL, "2.7255", "(0, 10)", "CMB temperature [K] (Eisenstein & Hu)", AT(cosmology.T_cmb)},
+    {"cosmology.power_table", CONFIG_STRING, "", NULL, "CLASS/CAMB table (k [h/Mpc], P or T); empty: Eisenstein & Hu 1998", AT(cosmology.power_table)},
+    {"cosmology.power_table_kind", CONFIG_STRING, "pk", "pk|transfer", "what the table's second column holds", AT(cosmology.power_table_kind)},
+    {"cosmology.wiggles", CONFIG_BOOL, "true", NULL, "Eisenstein & Hu with BAO wiggles (false: no-wiggle form)", AT(cosmology.wiggles)},
+    {"cosmology.normalise", CONFIG_BOOL, "true", NULL, "rescale the spectrum to sigma8 (tables of P(k) may be taken as they are)", AT(cosmology.normalise)},
+    /* ic */
+    {"ic.seed", CONFIG_INT, "42", "[1, 2147483647]", "master seed of the N-GenIC-compatible white noise", AT(ic.seed)},
+    {"ic.amplitude", CONFIG_STRING, "rayleigh", "rayleigh|fixed", "mode amplitudes: Gaussian field or fixed |w_k| = 1", AT(ic.amplitude)},
+    {"ic.paired", CONFIG_BOOL, "false", NULL, "add pi to every phase (paired simulations)", AT(ic.paired)},
+    {"ic.lpt_order", CONFIG_INT, "1", "[1, 2]", "1: Zel'dovich, 2: 2LPT (particles of the non-emulated baseline)", AT(ic.lpt_order)},
+    {"ic.redshift", CONFIG_REAL, "0", "[0, 1000)", "redshift of the IC particle snapshot (the emulator's input field is always z = 0)", AT(ic.redshift)},
+    {"ic.write_field", CONFIG_BOOL, "true", NULL, "write the linear displacement field (the emulator's input)", AT(ic.write_field)},
+    {"ic.write_particles", CONFIG_BOOL, "false", NULL, "also write the LPT particles as a snapshot", AT(ic.write_particles)},
+    {"ic.input", CONFIG_STRING, "", NULL, "read this HDF5 displacement field instead of generating one", AT(ic.input)},
+    /* emulator */
+    {"emulator.model", CONFIG_STRING, "", NULL, "converted model file (tools/convert-weights); empty: stage skipped", AT(emulator.model)},
+    {"emulator.tile", CONFIG_INT, "0", "[0, 4096]", "output tile side in cells, a multiple of 8; 0: chosen from memory", AT(emulator.tile)},
+    {"emulator.velocities", CONFIG_BOOL, "true", NULL, "velocities from the exact derivative in D(z)", AT(emulator.velocities)},
+    {"emulator.backend", CONFIG_STRING, "auto", "cpu|gpu|auto", "where the network runs (auto: GPU when present)", AT(emulator.backend)},
+    {"emulator.precision", CONFIG_STRING, "fp32", "fp32|bf16|fp16", "GPU storage precision (accumulation is fp32)", AT(emulator.precision)},
+    {"emulator.redshifts", CONFIG_REAL_LIST, "[0]", "[0, 1000)", "output redshifts, one particle set each", AT(emulator.redshifts)},
+    {"emulator.allow_extrapolation", CONFIG_BOOL, "true", NULL, "warn (true) or stop (false) outside the training range", AT(emulator.allow_extrapolation)},
+    {"emulator.threads", CONFIG_INT, "0", "[0, 4096]", "CPU threads per rank for the CPU backend; 0: OpenMP default", AT(emulator.threads)},
+    /* particles */
+    {"particles.write_snapshot", CONFIG_BOOL, "true", NULL, "write the emulated particles as a Gadget-4-style snapshot", AT(particles.write_snapshot)},
+    {"particles.n_files", CONFIG_INT, "1", "[1, 65536]", "files per snapshot (NumFilesPerSnapshot)", AT(particles.n_files)},
+    /* power */
+    {"power.input", CONFIG_STRING, "", NULL, "snapshot to measure (lemur power); empty: the run's particles", AT(power.input)},
+    {"power.reference", CONFIG_STRING, "", NULL, "reference snapshot B for lemur compare", AT(power.reference)},
+    {"power.n_mesh", CONFIG_INT, "0", "[0, 65536]", "mesh cells per side; 0: box.n", AT(power.n_mesh)},
+    {"power.dk", CONFIG_REAL, "0", "[0, inf)", "bin width [h/Mpc]; 0: the fundamental 2 pi / L", AT(power.dk)},
+    {"power.kmin", CONFIG_REAL, "0", "[0, inf)", "lower edge of the first bin [h/Mpc]", AT(power.kmin)},
+    {"power.kmax", CONFIG_REAL, "0", "[0, inf)", "upper limit [h/Mpc]; 0: the Nyquist frequency", AT(power.kmax)},
+    {"power.compensate", CONFIG_BOOL, "true", NULL, "divide by the CIC window", AT(power.compensate)},
+    {"power.interlace", CONFIG_BOOL, "false", NULL, "interlaced painting (second mesh shifted by h/2)", AT(power.interlace)},
+    {"power.subtract_shotnoise", CONFIG_BOOL, "false", NULL, "subtract V/N_part from auto spectra", AT(power.subtract_shotnoise)},
+    {"power.multipoles", CONFIG_BOOL, "true", NULL, "redshift-space multipoles l = 0, 2, 4", AT(power.multipoles)},
+    {"power.momentum", CONFIG_BOOL, "true", NULL, "momentum power spectrum", AT(power.momentum)},
+    {"power.los", CONFIG_STRING, "z", "x|y|z", "line of sight for redshift space", AT(power.los)},
+    /* jerald */
+    {"jerald.input", CONFIG_STRING, "", NULL, "snapshot to paint (lemur jerald); empty: the run's particles", AT(jerald.input)},
+    {"jerald.n_mesh", CONFIG_INT, "0", "[0, 65536]", "mesh cells per side; 0: box.n", AT(jerald.n_mesh)},
+    {"jerald.gradient_order", CONFIG_INT, "6", "[4, 6]", "finite-difference gradient order: 4 or 6", AT(jerald.gradient_order)},
+    /* output */
+    {"output.dir", CONFIG_STRING, "output", NULL, "directory of every output (created if missing)", AT(output.dir)},
+    {"output.snapshot_files", CONFIG_INT, "1", "[1, 65536]", "files per IC snapshot", AT(output.snapshot_files)},
+    /* run */
+    {"run.stages", CONFIG_STRING_LIST, "[ic, emulate, power, jerald]", "ic|emulate|power|jerald|bias", "stages of lemur run, in order", AT(run.stages)},
+    {"run.resume", CONFIG_BOOL, "false", NULL, "skip stages completed with the same configuration", AT(run.resume)},
+    {"run.verbosity", CONFIG_INT, "1", "[0, 2]", "0: warnings, 1: progress, 2: debug with rank tags", AT(run.verbosity)},
+};
+/* clang-format on */
+const int params_n_schema = (int)(sizeof params_schema / sizeof params_schema[0]);
+
+static void fill_list(struct params *p, const struct config_key *k, void *at)
+{
+    int n = config_list_n(p->cfg, k->path);
+    if (k->type == CONFIG_STRING_LIST) {
+        struct string_list *l = at;
+        l->n = n;
+        l->v = lm_malloc("params", (n ? n : 1) * sizeof *l->v);
+        for (int i = 0; i < n; i++)
+            l->v[i] = config_list_item(p->cfg, k->path, i);
+    } else {
+        struct real_list *l = at;
+        l->n = n;
+        l->v = lm_malloc("params", (n ? n : 1) * sizeof *l->v);
+        for (int i = 0; i < n; i++)
+            config_parse_real(config_list_item(p->cfg, k->path, i), &l->v[i]);
+    }
+}
+
+static void fill_key(struct params *p, const struct config_key *k)
+{
+    void *at = (char *)p + k->offset;
+    switch (k->type) {
+    case CONFIG_BOOL:
+        *(bool *)at = config_bool(p->cfg, k->path);
+        break;
+    case CONFIG_INT:
+        *(long *)at = config_int(p->cfg, k->path);
+        break;
+    case CONFIG_REAL:
+        *(double *)at = config_real(p->cfg, k->path);
+        break;
+    case CONFIG_STRING:
+        *(const char **)at = config_string(p->cfg, k->path);
+        break;
+    default:
+        fill_list(p, k, at);
+    }
+}
+
+void params_fill(struct params *p, struct config *cfg)
+{
+    memset(p, 0, sizeof *p);
+    p->cfg = cfg;
+    for (int i = 0; i < params_n_schema; i++)
+        if (params_schema[i].offset != CONFIG_NO_FIELD)
+            fill_key(p, &params_schema[i]);
+    p->effective = config_to_yaml(cfg);
+}
+
+void params_free(struct params *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < params_n_schema; i++) {
+        const struct config_key *k = &params_schema[i];
+        if (k->offset == CONFIG_NO_FIELD || k->type < CONFIG_INT_LIST)
+            continue;
+        void *at = (char *)p + k->offset;
+        if (k->type == CONFIG_STRING_LIST)
+            lm_free(((struct string_list *)at)->v);
+        else
+            lm_free(((struct real_list *)at)->v);
+    }
+    lm_free(p->effective);
+    config_destroy(&p->cfg);
+    memset(p, 0, sizeof *p);
+}

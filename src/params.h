@@ -1,0 +1,116 @@
+/*
+ * params — lemur's parameter schema and the typed structure every stage reads.
+ *
+ * The schema (params.c) is the single table of every key: type, default, allowed range and help.
+ * It drives validation, `lemur info --schema` and the README's parameter list. Fixed keys are
+ * copied into struct params through offsetof descriptors; user-named items (jerald maps, their
+ * layer lists) are read by their stage from the config tree (p->cfg).
+ */
+#ifndef LEMUR_PARAMS_H
+#define LEMUR_PARAMS_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+/** A list value (owned by struct params). */
+struct real_list {
+    int n;
+    double *v;
+};
+struct string_list {
+    int n;
+    const char **v; /**< point into the config; valid while params lives */
+};
+
+struct box_params {
+    double size; /**< side [Mpc/h] */
+    long n;      /**< Lagrangian cells (particles) per side */
+};
+
+struct cosmology_params {
+    double Omega_m, Omega_b, h, n_s, sigma8, T_cmb;
+    const char *power_table; /**< "" = Eisenstein & Hu */
+    const char *power_table_kind;
+    bool wiggles;
+    bool normalise;
+};
+
+struct ic_params {
+    long seed;
+    const char *amplitude; /**< rayleigh | fixed */
+    bool paired;
+    long lpt_order;
+    double redshift;
+    bool write_field;
+    bool write_particles;
+    const char *input; /**< read this displacement field instead of generating one */
+};
+
+struct emulator_params {
+    const char *model;
+    long tile;
+    bool velocities;
+    const char *backend;   /**< cpu | gpu | auto */
+    const char *precision; /**< fp32 | bf16 | fp16 */
+    struct real_list redshifts;
+    bool allow_extrapolation;
+    long threads;
+};
+
+struct particles_params {
+    bool write_snapshot;
+    long n_files;
+};
+
+struct power_params {
+    const char *input, *reference;
+    long n_mesh;
+    double dk, kmin, kmax;
+    bool compensate, interlace, subtract_shotnoise;
+    bool multipoles, momentum;
+    const char *los;
+};
+
+struct jerald_params {
+    long n_mesh;
+    long gradient_order;
+    const char *input;
+};
+
+struct output_params {
+    const char *dir;
+    long snapshot_files;
+};
+
+struct run_params {
+    struct string_list stages;
+    bool resume;
+    long verbosity;
+};
+
+/** Every fixed parameter of a run, typed. */
+struct params {
+    struct box_params box;
+    struct cosmology_params cosmology;
+    struct ic_params ic;
+    struct emulator_params emulator;
+    struct particles_params particles;
+    struct power_params power;
+    struct jerald_params jerald;
+    struct output_params output;
+    struct run_params run;
+    struct config *cfg;  /**< the finalized configuration (dynamic keys, echo) */
+    char *effective;     /**< the effective configuration as YAML text */
+};
+
+/** The schema table and its length. */
+extern const struct config_key params_schema[];
+extern const int params_n_schema;
+
+/** Fill p from a finalized configuration (p takes ownership of cfg). Local. */
+void params_fill(struct params *p, struct config *cfg);
+/** Free what p owns (the config, lists, the effective text). NULL-safe. Local. */
+void params_free(struct params *p);
+
+#endif

@@ -1,0 +1,46 @@
+/* stage_info — `lemur info`: the effective configuration and the cosmology summary. */
+#include "cosmology.h"
+#include "mpi/comm.h"
+#include "stages.h"
+#include "version.h"
+
+#include <stdio.h>
+
+struct cosmology stage_cosmology(const struct params *p)
+{
+    const struct cosmology_params *c = &p->cosmology;
+    return (struct cosmology){.Omega_m = c->Omega_m,
+                              .Omega_b = c->Omega_b,
+                              .h = c->h,
+                              .n_s = c->n_s,
+                              .sigma8 = c->sigma8,
+                              .T_cmb = c->T_cmb};
+}
+
+void stage_cosmology_summary(const struct params *p, MPI_Comm comm)
+{
+    struct cosmology c = stage_cosmology(p);
+    struct lm_err err = {0};
+    cosmo_check(&c, &err);
+    comm_agree(comm, &err);
+    double cell = p->box.size / (double)p->box.n;
+    msg_info("box: %g Mpc/h, %ld^3 cells, spacing %.6f Mpc/h (%.3e particles)", p->box.size,
+             p->box.n, cell, (double)p->box.n * p->box.n * p->box.n);
+    msg_info("cosmology: flat LCDM, Omega_m %g, Omega_b %g, h %g, n_s %g, sigma8 %g, T_cmb %g K",
+             c.Omega_m, c.Omega_b, c.h, c.n_s, c.sigma8, c.T_cmb);
+    msg_info("%8s %10s %12s %12s %16s", "z", "a", "D(z)", "f(z)", "H(z) [h km/s/Mpc]");
+    for (int i = 0; i < p->emulator.redshifts.n; i++) {
+        double z = p->emulator.redshifts.v[i], a = 1.0 / (1.0 + z);
+        msg_info("%8.4f %10.6f %12.8f %12.8f %16.6f", z, a, cosmo_growth_D(&c, a),
+                 cosmo_growth_f(&c, a), cosmo_H(&c, z));
+    }
+}
+
+int stage_info(const struct params *p, MPI_Comm comm)
+{
+    msg_info("# lemur %s: effective configuration (defaults included)\n%s", LEMUR_VERSION,
+             p->effective);
+    stage_cosmology_summary(p, comm);
+    msg_info("the configuration is valid");
+    return 0;
+}
