@@ -2,6 +2,7 @@
 
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
+#include "pipeline.h"
 #include "stages.h"
 #include "timer.h"
 #include "version.h"
@@ -23,7 +24,7 @@ static const struct command commands[] = {
     {"run", "run the stages listed in run.stages (default ic, emulate, power, jerald)",
      "Chains the stages of run.stages, keeping data in memory between them, and writes every\n"
      "stage's outputs under output.dir.",
-     NULL, 1},
+     pipeline_run, 1},
     {"ic", "make the linear displacement field (and optionally LPT particles)",
      "Generates N-GenIC-compatible white noise, the linear density and the Zel'dovich\n"
      "displacement (box.n^3 on x-slabs) and writes them as HDF5 under output.dir.",
