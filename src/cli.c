@@ -56,10 +56,11 @@ static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
 static void usage(FILE *f)
 {
-    fprintf(f, "lemur %s — field-level emulator runner for cosmological mocks\n\n"
-               "usage: lemur <command> <params.yml> [key.path=value ...]\n"
-               "       lemur <command> --help | lemur info --schema | lemur --version\n\n"
-               "commands:\n",
+    fprintf(f,
+            "lemur %s — field-level emulator runner for cosmological mocks\n\n"
+            "usage: lemur <command> <params.yml> [key.path=value ...]\n"
+            "       lemur <command> --help | lemur info --schema | lemur --version\n\n"
+            "commands:\n",
             LEMUR_VERSION);
     for (int i = 0; i < n_commands; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
@@ -83,8 +84,9 @@ static int run_command(const struct command *cmd, const char *file, int n_over, 
     params_load(world, file, n_over, over, &p);
     if (cmd->writes_outputs && !cmd->run) {
         if (comm_rank(world) == 0)
-            fprintf(stderr, "lemur: error: the '%s' command is not available in this build of "
-                            "lemur %s\n",
+            fprintf(stderr,
+                    "lemur: error: the '%s' command is not available in this build of "
+                    "lemur %s\n",
                     cmd->name, LEMUR_VERSION);
         params_free(&p);
         return 2;
@@ -135,8 +137,9 @@ int cli_main(int argc, char **argv, MPI_Comm world)
     }
     if (argc < 3 || strchr(argv[2], '=')) {
         if (root)
-            fprintf(stderr, "lemur: error: '%s' needs a parameter file: lemur %s <params.yml> "
-                            "[key.path=value ...]\n",
+            fprintf(stderr,
+                    "lemur: error: '%s' needs a parameter file: lemur %s <params.yml> "
+                    "[key.path=value ...]\n",
                     cmd->name, cmd->name);
         return 2;
     }

@@ -54,8 +54,9 @@ static bool prefix_matches(const char *pattern, const char *path, int n)
     for (int i = 0; i < n; i++) {
         segment(pattern, i, a, sizeof a);
         segment(path, i, b, sizeof b);
-        if (strcmp(a, "#") == 0 ? !is_index(b)
-                                : strcmp(a, "*") == 0 ? (!*b || is_index(b)) : strcmp(a, b) != 0)
+        if (strcmp(a, "#") == 0   ? !is_index(b)
+            : strcmp(a, "*") == 0 ? (!*b || is_index(b))
+                                  : strcmp(a, b) != 0)
             return false;
     }
     return true;
@@ -265,9 +266,9 @@ bool config_parse_bool(const char *s, bool *v)
 
 static const char *type_name(enum config_type t)
 {
-    static const char *names[] = {"a boolean (true/false)", "an integer",   "a number",
-                                  "a string",               "a list of integers",
-                                  "a list of numbers",      "a list of strings"};
+    static const char *names[] = {
+        "a boolean (true/false)", "an integer",        "a number",         "a string",
+        "a list of integers",     "a list of numbers", "a list of strings"};
     return names[t];
 }
 
@@ -315,16 +316,16 @@ static bool check_value(const struct config *c, const struct config_entry *e, co
     double x;
     long i;
     bool b;
-    bool ok = t == CONFIG_BOOL     ? config_parse_bool(v, &b)
-              : t == CONFIG_INT    ? config_parse_int(v, &i) && (x = (double)i, true)
-              : t == CONFIG_REAL   ? config_parse_real(v, &x)
-                                   : true;
+    bool ok = t == CONFIG_BOOL   ? config_parse_bool(v, &b)
+              : t == CONFIG_INT  ? config_parse_int(v, &i) && (x = (double)i, true)
+              : t == CONFIG_REAL ? config_parse_real(v, &x)
+                                 : true;
     if (!ok)
         return lm_err_set(err, "%s%s: '%s' is not %s", at, e->path, v,
                           type_name(is_list_type(k->type) ? t : k->type));
     if ((t == CONFIG_INT || t == CONFIG_REAL) && !in_range(k->range, x))
-        return lm_err_set(err, "%s%s = %s is out of range: expected a value in %s", at, e->path,
-                          v, k->range);
+        return lm_err_set(err, "%s%s = %s is out of range: expected a value in %s", at, e->path, v,
+                          k->range);
     if (t == CONFIG_STRING && !in_choices(k->range, v))
         return lm_err_set(err, "%s%s = '%s' is not allowed: expected one of %s", at, e->path, v,
                           k->range);
@@ -469,8 +470,8 @@ int config_children(const struct config *c, const char *prefix, char (*names)[64
 
 void config_schema_markdown(const struct config_key *schema, int n_schema, FILE *f)
 {
-    static const char *short_type[] = {"bool", "int", "real", "string", "int list", "real list",
-                                       "string list"};
+    static const char *short_type[] = {"bool",     "int",       "real",       "string",
+                                       "int list", "real list", "string list"};
     fprintf(f, "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
     for (int i = 0; i < n_schema; i++) {
         const struct config_key *k = &schema[i];

@@ -52,9 +52,8 @@ static bool flatten_mapping(struct flatten *f, yaml_node_t *n, const char *path)
         }
         for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
             yaml_node_t *kq = yaml_document_get_node(f->doc, q->key);
-            if (kq->type == YAML_SCALAR_NODE &&
-                strcmp((const char *)kq->data.scalar.value, (const char *)k->data.scalar.value) ==
-                    0)
+            if (kq->type == YAML_SCALAR_NODE && strcmp((const char *)kq->data.scalar.value,
+                                                       (const char *)k->data.scalar.value) == 0)
                 return fail_at(f, k, "duplicate key", child, NULL);
         }
         if (!flatten_node(f, v, child))
@@ -108,8 +107,7 @@ static bool flatten_node(struct flatten *f, yaml_node_t *n, const char *path)
     case YAML_SCALAR_NODE: {
         const char *v = (const char *)n->data.scalar.value;
         if (!*path)
-            return fail_at(f, n, "expected a mapping of sections at the top level, found", v,
-                           NULL);
+            return fail_at(f, n, "expected a mapping of sections at the top level, found", v, NULL);
         config_remove_prefix(f->c, path);
         config_add(f->c, path, 1, &v, false, line_of(n), f->origin);
         return true;
@@ -241,8 +239,7 @@ static void put_scalar(FILE *f, const char *s, enum config_type t)
         fputs(s, f);
         return;
     }
-    if (plain_safe(s) && !config_parse_real(s, &(double){0}) &&
-        !config_parse_bool(s, &(bool){0})) {
+    if (plain_safe(s) && !config_parse_real(s, &(double){0}) && !config_parse_bool(s, &(bool){0})) {
         fputs(s, f);
         return;
     }
@@ -269,7 +266,7 @@ static struct ynode *ynode_child(struct ynode *n, const char *name)
         if (strcmp((*at)->name, name) == 0)
             return *at;
     *at = lm_calloc("config.tree", 1, sizeof **at);
-    snprintf((*at)->name, sizeof (*at)->name, "%s", name);
+    snprintf((*at)->name, sizeof(*at)->name, "%s", name);
     return *at;
 }
 

@@ -57,11 +57,11 @@ void msg_warn_at(const char *file, const char *func, int line, bool all, const c
 void msg_debug_at(const char *file, const char *func, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define lm_fatal(...) lm_fatal_at(__FILE__, __func__, __LINE__, __VA_ARGS__)
-#define msg_info(...) msg_info_at(__FILE__, __func__, __LINE__, __VA_ARGS__)
-#define msg_warn(...) msg_warn_at(__FILE__, __func__, __LINE__, false, __VA_ARGS__)
+#define lm_fatal(...)       lm_fatal_at(__FILE__, __func__, __LINE__, __VA_ARGS__)
+#define msg_info(...)       msg_info_at(__FILE__, __func__, __LINE__, __VA_ARGS__)
+#define msg_warn(...)       msg_warn_at(__FILE__, __func__, __LINE__, false, __VA_ARGS__)
 #define msg_warn_local(...) msg_warn_at(__FILE__, __func__, __LINE__, true, __VA_ARGS__)
-#define msg_debug(...) msg_debug_at(__FILE__, __func__, __LINE__, __VA_ARGS__)
+#define msg_debug(...)      msg_debug_at(__FILE__, __func__, __LINE__, __VA_ARGS__)
 
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define AT(field) offsetof(struct params, field)
-#define NONE CONFIG_NO_FIELD
+#define NONE      CONFIG_NO_FIELD
 
 /* clang-format off */
 const struct config_key params_schema[] = {

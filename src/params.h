@@ -100,8 +100,8 @@ struct params {
     struct jerald_params jerald;
     struct output_params output;
     struct run_params run;
-    struct config *cfg;  /**< the finalized configuration (dynamic keys, echo) */
-    char *effective;     /**< the effective configuration as YAML text */
+    struct config *cfg; /**< the finalized configuration (dynamic keys, echo) */
+    char *effective;    /**< the effective configuration as YAML text */
 };
 
 /** The schema table and its length. */

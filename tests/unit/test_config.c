@@ -44,8 +44,8 @@ static void test_defaults_and_patterns(void)
     T_CLOSE(config_real(c, "maps.stars.layers.1.nu"), -0.5, 0);
     char names[8][64];
     int n = config_children(c, "maps", names, 8);
-    T_CHECK(n == 2 && strcmp(names[0], "stars") == 0 && strcmp(names[1], "dm") == 0,
-            "children: %d", n);
+    T_CHECK(n == 2 && strcmp(names[0], "stars") == 0 && strcmp(names[1], "dm") == 0, "children: %d",
+            n);
     T_CHECK(config_children(c, "maps.stars.layers", names, 8) == 2, "layer count");
     config_destroy(&c);
     T_CHECK(c == NULL, "destroy sets NULL");
