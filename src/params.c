@@ -23,6 +23,7 @@ const struct config_key params_schema[] = {
     {"cosmology.T_cmb", CONFIG_REAL, "2.7255", "(0, 10)", "CMB temperature [K] (Eisenstein & Hu)", AT(cosmology.T_cmb)},
     {"cosmology.power_table", CONFIG_STRING, "", NULL, "CLASS/CAMB table (k [h/Mpc], P or T); empty: Eisenstein & Hu 1998", AT(cosmology.power_table)},
     {"cosmology.power_table_kind", CONFIG_STRING, "pk", "pk|transfer", "what the table's second column holds", AT(cosmology.power_table_kind)},
+    {"cosmology.power_table_column", CONFIG_INT, "2", "[2, 64]", "1-based column of P or T in the table (CAMB transfer files: 7 = total matter)", AT(cosmology.power_table_column)},
     {"cosmology.wiggles", CONFIG_BOOL, "true", NULL, "Eisenstein & Hu with BAO wiggles (false: no-wiggle form)", AT(cosmology.wiggles)},
     {"cosmology.normalise", CONFIG_BOOL, "true", NULL, "rescale the spectrum to sigma8 (tables of P(k) may be taken as they are)", AT(cosmology.normalise)},
     /* ic */

@@ -32,6 +32,7 @@ struct cosmology_params {
     double Omega_m, Omega_b, h, n_s, sigma8, T_cmb;
     const char *power_table; /**< "" = Eisenstein & Hu */
     const char *power_table_kind;
+    long power_table_column;
     bool wiggles;
     bool normalise;
 };

@@ -1,5 +1,6 @@
 /* stage_info — `lemur info`: the effective configuration and the cosmology summary. */
 #include "cosmology.h"
+#include "mpi/linear_power_load.h"
 #include "mpi/comm.h"
 #include "stages.h"
 #include "version.h"
@@ -34,6 +35,13 @@ void stage_cosmology_summary(const struct params *p, MPI_Comm comm)
         msg_info("%8.4f %10.6f %12.8f %12.8f %16.6f", z, a, cosmo_growth_D(&c, a),
                  cosmo_growth_f(&c, a), cosmo_H(&c, z));
     }
+    struct linear_power *power = linear_power_load(p, comm);
+    msg_info("linear P(k) at z = 0: %s; sigma8 of the normalised spectrum %.8f (requested %g)",
+             *p->cosmology.power_table ? p->cosmology.power_table
+             : p->cosmology.wiggles    ? "Eisenstein & Hu 1998 with BAO"
+                                       : "Eisenstein & Hu 1998 no-wiggle",
+             linear_power_sigma(power, 8.0), p->cosmology.sigma8);
+    linear_power_destroy(&power);
 }
 
 int stage_info(const struct params *p, MPI_Comm comm)
