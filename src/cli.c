@@ -17,14 +17,14 @@ struct command {
     const char *summary;
     const char *help;
     int (*run)(const struct params *p, MPI_Comm comm);
-    int writes_outputs;
+    int writes_outputs; /**< 0: none; 1: yes; 2: yes, and it writes used_parameters.yml itself */
 };
 
 static const struct command commands[] = {
     {"run", "run the stages listed in run.stages (default ic, emulate, power, jerald)",
      "Chains the stages of run.stages, keeping data in memory between them, and writes every\n"
      "stage's outputs under output.dir.",
-     pipeline_run, 1},
+     pipeline_run, 2},
     {"ic", "make the linear displacement field (and optionally LPT particles)",
      "Generates N-GenIC-compatible white noise, the linear density and the Zel'dovich\n"
      "displacement (box.n^3 on x-slabs) and writes them as HDF5 under output.dir.",
@@ -91,11 +91,11 @@ static int run_command(const struct command *cmd, const char *file, int n_over, 
         params_free(&p);
         return 2;
     }
-    if (cmd->writes_outputs) {
+    if (cmd->writes_outputs)
         msg_info("lemur %s: %s %s on %d rank(s)\n# effective configuration\n%s", LEMUR_VERSION,
                  cmd->name, file, comm_size(world), p.effective);
+    if (cmd->writes_outputs == 1)
         params_write_used(world, &p);
-    }
     timer_start("total");
     int rc = cmd->run(&p, world);
     timer_stop("total");
