@@ -101,6 +101,11 @@ static int run_command(const struct command *cmd, const char *file, int n_over, 
     timer_stop("total");
     if (cmd->writes_outputs && msg_verbosity() >= 1)
         comm_report(world, stdout);
+    if (cmd->writes_outputs && rc == 0) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/timings.json", p.output.dir);
+        comm_report_json(world, cmd->name, path);
+    }
     params_free(&p);
     return rc;
 }

@@ -62,4 +62,30 @@ double timer_total(const char *name)
 int timer_n_phases(void) { return g_n; }
 const char *timer_name(int i) { return g_phase[i].name; }
 double timer_seconds(int i) { return g_phase[i].total; }
-void timer_reset(void) { g_n = 0; }
+static struct {
+    const char *name;
+    double bytes;
+} g_counter[TIMER_MAX];
+static int g_n_counters = 0;
+
+void timer_add_bytes(const char *name, double bytes)
+{
+    for (int i = 0; i < g_n_counters; i++)
+        if (strcmp(g_counter[i].name, name) == 0) {
+            g_counter[i].bytes += bytes;
+            return;
+        }
+    CHECK(g_n_counters < TIMER_MAX, "too many byte counters (more than %d)", TIMER_MAX);
+    g_counter[g_n_counters].name = name;
+    g_counter[g_n_counters++].bytes = bytes;
+}
+
+int timer_n_counters(void) { return g_n_counters; }
+const char *timer_counter_name(int i) { return g_counter[i].name; }
+double timer_counter_bytes(int i) { return g_counter[i].bytes; }
+
+void timer_reset(void)
+{
+    g_n = 0;
+    g_n_counters = 0;
+}

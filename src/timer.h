@@ -21,6 +21,12 @@ double timer_total(const char *name);
 int timer_n_phases(void);
 const char *timer_name(int i);
 double timer_seconds(int i);
+/** Add bytes sent by this process under a communication label ("exchange.halo", ...). */
+void timer_add_bytes(const char *name, double bytes);
+/** Number of byte counters and their names/totals in first-use order. */
+int timer_n_counters(void);
+const char *timer_counter_name(int i);
+double timer_counter_bytes(int i);
 /** Forget every phase. */
 void timer_reset(void);
 

@@ -147,9 +147,100 @@ static void report_timers(MPI_Comm comm, FILE *f)
     }
 }
 
+/* Every rank: totals of the named entry (phases by rank 0's names). */
+static void reduce_named(MPI_Comm comm, char *name, size_t cap, double mine, double *mx,
+                         double *sum)
+{
+    MPI_CHECK(MPI_Bcast(name, (int)cap, MPI_CHAR, 0, comm));
+    *mx = *sum = mine;
+    comm_max_double(comm, mx, 1);
+    comm_sum_double(comm, sum, 1);
+}
+
+static void json_phases(MPI_Comm comm, FILE *f)
+{
+    int n = timer_n_phases(), size = comm_size(comm);
+    MPI_CHECK(MPI_Bcast(&n, 1, MPI_INT, 0, comm));
+    for (int i = 0; i < n; i++) {
+        char name[128] = {0};
+        if (comm_rank(comm) == 0)
+            snprintf(name, sizeof name, "%s", timer_name(i));
+        MPI_CHECK(MPI_Bcast(name, (int)sizeof name, MPI_CHAR, 0, comm));
+        double mx, sum;
+        reduce_named(comm, name, sizeof name, timer_total(name), &mx, &sum);
+        if (f)
+            fprintf(f,
+                    "%s\n    {\"name\": \"%s\", \"max_s\": %.6f, \"mean_s\": %.6f, "
+                    "\"imbalance\": %.4f}",
+                    i ? "," : "", name, mx, sum / size, sum > 0 ? mx * size / sum : 1.0);
+    }
+}
+
+static void json_bytes(MPI_Comm comm, FILE *f)
+{
+    int n = timer_n_counters();
+    MPI_CHECK(MPI_Bcast(&n, 1, MPI_INT, 0, comm));
+    for (int i = 0; i < n; i++) {
+        char name[128] = {0};
+        if (comm_rank(comm) == 0)
+            snprintf(name, sizeof name, "%s", timer_counter_name(i));
+        double mine = 0, mx, sum;
+        MPI_CHECK(MPI_Bcast(name, (int)sizeof name, MPI_CHAR, 0, comm));
+        for (int j = 0; j < timer_n_counters(); j++)
+            if (strcmp(timer_counter_name(j), name) == 0)
+                mine = timer_counter_bytes(j);
+        reduce_named(comm, name, sizeof name, mine, &mx, &sum);
+        if (f)
+            fprintf(f, "%s\n    {\"name\": \"%s\", \"total\": %.0f, \"max_rank\": %.0f}",
+                    i ? "," : "", name, sum, mx);
+    }
+}
+
+void comm_report_json(MPI_Comm comm, const char *command, const char *path)
+{
+    FILE *f = NULL;
+    if (comm_rank(comm) == 0 && !(f = fopen(path, "w")))
+        msg_warn("cannot write timings to '%s'", path);
+    if (f)
+        fprintf(f, "{\n  \"command\": \"%s\",\n  \"ranks\": %d,\n  \"phases\": [", command,
+                comm_size(comm));
+    json_phases(comm, f);
+    if (f)
+        fprintf(f, "\n  ],\n  \"bytes\": [");
+    json_bytes(comm, f);
+    double peak = (double)alloc_peak();
+    comm_max_double(comm, &peak, 1);
+    if (f) {
+        fprintf(f, "\n  ],\n  \"memory_peak_bytes_max\": %.0f\n}\n", peak);
+        fclose(f);
+    }
+}
+
+static void report_bytes(MPI_Comm comm, FILE *f)
+{
+    int n = timer_n_counters();
+    MPI_CHECK(MPI_Bcast(&n, 1, MPI_INT, 0, comm));
+    if (n && comm_rank(comm) == 0)
+        fprintf(f, "%-32s %14s %14s\n", "communication", "total MiB", "max rank MiB");
+    for (int i = 0; i < n; i++) {
+        char name[128] = {0};
+        if (comm_rank(comm) == 0)
+            snprintf(name, sizeof name, "%s", timer_counter_name(i));
+        MPI_CHECK(MPI_Bcast(name, (int)sizeof name, MPI_CHAR, 0, comm));
+        double mine = 0, mx, sum;
+        for (int j = 0; j < timer_n_counters(); j++)
+            if (strcmp(timer_counter_name(j), name) == 0)
+                mine = timer_counter_bytes(j);
+        reduce_named(comm, name, sizeof name, mine, &mx, &sum);
+        if (comm_rank(comm) == 0)
+            fprintf(f, "%-32s %14.3f %14.3f\n", name, sum / 1048576.0, mx / 1048576.0);
+    }
+}
+
 void comm_report(MPI_Comm comm, FILE *f)
 {
     report_timers(comm, f);
+    report_bytes(comm, f);
     double peak = (double)alloc_peak();
     comm_max_double(comm, &peak, 1);
     if (comm_rank(comm) == 0) {

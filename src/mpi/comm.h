@@ -62,4 +62,9 @@ void comm_barrier(MPI_Comm comm);
  *  table (max peak over ranks per label) on rank 0. Collective on comm. */
 void comm_report(MPI_Comm comm, FILE *f);
 
+/** Write the same tables as comm_report as JSON to path (rank 0 writes; others only reduce):
+ *  {"command", "ranks", "phases": [{"name", "max_s", "mean_s", "imbalance"}],
+ *   "bytes": [{"name", "total", "max_rank"}], "memory_peak_bytes_max"}. Collective on comm. */
+void comm_report_json(MPI_Comm comm, const char *command, const char *path);
+
 #endif
