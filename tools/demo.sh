@@ -7,7 +7,7 @@ ranks=${RANKS:-1}
 out=${OUT:-output/default}
 echo "lemur demo: mpirun -n $ranks ./lemur run config/default.yml output.dir=$out"
 mpirun -n "$ranks" --oversubscribe ./lemur run config/default.yml "output.dir=$out"
-if [ -x tools/plot ] && ls "$out"/*.h5 >/dev/null 2>&1; then
+if ls "$out"/*.h5 "$out"/*.hdf5 >/dev/null 2>&1; then
     /usr/bin/python3 tools/plot "$out" || echo "lemur demo: plots skipped (tools/plot failed)"
 fi
 echo
