@@ -1,0 +1,63 @@
+/*
+ * paint — distributed CIC painting and readout on the x-slabs of a float FFT mesh.
+ *
+ * Particles are first migrated to the rank owning their cell in the plan's slab decomposition
+ * (paint_plan_decomp, which matches the FFT's real-space distribution; use migrate_particles from
+ * src/mpi/migrate.h). Each rank then paints its particles into its own planes of the FFT buffer
+ * plus two ghost planes held by the plan (x0 - 1 for the interlacing shift, x0 + nx), and the halo
+ * accumulate adds each ghost plane onto the rank that owns it. Readout is the adjoint: the ghost
+ * planes are filled from their owners, then every particle reads its 8 nodes locally.
+ *
+ * Why mesh ghosts rather than particle ghosts: the traffic is two planes per field and rank,
+ * independent of the particle load (particle ghosts would move every particle within one cell of
+ * a slab face, with all its fields), and the owned planes are painted in place in the FFT buffer,
+ * so the only extra memory is the ghost planes. The plane exchange is a two-neighbour ring along
+ * x written here rather than a generic box-overlap plan, whose accumulate would need a separate
+ * ghosted copy of the whole slab.
+ *
+ * Ranks that own no plane (more ranks than planes) hold no particles after migration; they take
+ * part in every collective with nothing to do.
+ */
+#ifndef LEMUR_PAINT_H
+#define LEMUR_PAINT_H
+
+#include <mpi.h>
+
+#include "cic.h"
+#include "mpi/decomp.h"
+#include "mpi/fft.h"
+
+struct paint_plan;
+
+/** Plan painting and readout of up to n_fields fields on the real layout of a float FFT plan.
+ *  Allocates the ghost planes (2 n_fields planes) and the receive planes. Collective on comm
+ *  (duplicated). Free with paint_plan_destroy. */
+struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, MPI_Comm comm);
+
+/** Free the plan (NULL-safe) and set *p = NULL. Collective on its communicator. */
+void paint_plan_destroy(struct paint_plan **p);
+
+/** The slab decomposition particles must be migrated to before painting. Local. */
+const struct decomp *paint_plan_decomp(const struct paint_plan *p);
+
+/** The local slab geometry (owned planes, padded rows). Local. */
+const struct cic_slab *paint_plan_slab(const struct paint_plan *p);
+
+/** Paint the points into fields[0..n_fields-1] (float FFT buffers of the plan's layout, real view):
+ *  each field's owned planes are overwritten with the CIC density of the points (weights of pts),
+ *  ghost contributions of every rank included. Padding of the rows is zeroed.
+ *  @param shift  0, or -0.5 for the second mesh of interlacing
+ *  A point outside this rank's slab is a bug in the caller's migration (fatal, with the count).
+ *  Collective on the plan's communicator. */
+void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
+                   const struct cic_points *pts, double shift);
+
+/** Read fields[0..n_fields-1] at the points (the adjoint of paint_execute): out[f][i] for point i.
+ *  The fields are not modified. Collective on the plan's communicator. */
+void paint_readout(struct paint_plan *p, int n_fields, float *const fields[],
+                   const struct cic_points *pts, double shift, float *const out[]);
+
+/** Bytes this rank sends per field and execution (two planes, or 0 without planes). Local. */
+size_t paint_plan_bytes_per_field(const struct paint_plan *p);
+
+#endif

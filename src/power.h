@@ -1,0 +1,180 @@
+/*
+ * power — power spectra of particle sets on distributed meshes, following spec/power.md exactly.
+ *
+ *   δ = ρ/ρ̄ − 1 from CIC painting (weights w), δ_k = FFT(δ)/N^3 (N^3 = n0 n1 n2 nodes)
+ *   P(k) = V ⟨|δ_k|^2⟩ over the modes of a bin, cross V ⟨Re δ1_k δ2_k*⟩
+ *   compensation (default on): δ_k /= Π_d sinc^2(k_d h_d / 2); interlacing (optional): a second
+ *   mesh painted with positions shifted by half a cell, combined as (δ1 + e^{-i k·h/2} δ2)/2
+ *   bins: i dk <= |k| - kmin < (i+1) dk, i = 0 .. n_bins-1; dk default 2π/min_d L_d, kmin default
+ *   0, kmax default the Nyquist frequency π min_d(n_d/L_d); n_bins = floor((kmax - kmin)/dk).
+ *   Modes exactly on an edge belong to the upper bin (|k| is nudged by 1e-12 relative to absorb
+ *   rounding). Per bin: mean |k| (the bin centre when the bin is empty), P, and the mode count with
+ *   both k and -k (Hermitian weights of src/mpi/fft.h). The DC mode is excluded.
+ *   multipoles P_ℓ = (2ℓ+1) V ⟨|δ_k|^2 L_ℓ(μ)⟩, ℓ = 0, 2, 4, μ = k_los/|k|
+ *   momentum: p_d = (1+δ) v_d painted as Σ w v_d / n̄ (n̄ = Σw / N^3), P_p = V ⟨Σ_d |p_d,k|^2⟩
+ *   shot noise V Σw^2/(Σw)^2 (V/N_part for unit weights), momentum V Σw^2|v|^2/(Σw)^2; reported,
+ *   subtracted from auto spectra only on request.
+ *
+ * A struct power_plan owns the FFT plan, the painter and the bins of one mesh; meshes are buffers
+ * of power_mesh_alloc. The measuring functions are collective; sums are taken in double and
+ * reduced over the ranks, so every rank holds the same spectrum.
+ */
+#ifndef LEMUR_POWER_H
+#define LEMUR_POWER_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "particles.h"
+
+struct decomp;
+struct fft_plan;
+
+/** Multipoles measured: ℓ = 0, 2, 4. */
+#define POWER_N_ELL 3
+
+/** What to measure and how. */
+struct power_options {
+    double dk;          /**< bin width (h/Mpc); <= 0: 2π / min_d L_d */
+    double kmin;        /**< lower edge of the first bin (h/Mpc) */
+    double kmax;        /**< upper limit (h/Mpc); <= 0: Nyquist π min_d(n_d / L_d) */
+    bool compensate;    /**< divide δ_k by the CIC window */
+    bool interlace;     /**< interlaced painting */
+    int los;            /**< line-of-sight axis of μ for multipoles (0, 1, 2) */
+    unsigned fft_flags; /**< enum fft_flags for the plan (0: estimate, transposed) */
+};
+
+/** Sums over the particles of a painted field (global), for normalisation and shot noise. */
+struct power_sums {
+    double n_part;   /**< number of particles */
+    double sum_w;    /**< Σ w (= n_part for unit weights) */
+    double sum_w2;   /**< Σ w^2 */
+    double sum_w2v2; /**< Σ w^2 |v|^2 (momentum fields only) */
+};
+
+/** A binned spectrum (every rank holds the same values). */
+struct power_spectrum {
+    int n_bins;
+    int n_ell;              /**< 1 (P only) or POWER_N_ELL (P_0, P_2, P_4) */
+    double *k;              /**< mean |k| per bin */
+    double *P[POWER_N_ELL]; /**< P[0] = P (or P_0), P[1] = P_2, P[2] = P_4 */
+    double *n_modes;        /**< modes per bin, k and -k counted */
+};
+
+struct power_plan;
+
+/** Check options against the mesh; err names the power.* key. Local. */
+bool power_options_check(const struct power_options *o, const int n[3], const double box[3],
+                         struct lm_err *err);
+
+/** Create a plan for meshes of n[0] x n[1] x n[2] nodes in a box of sides box[] (Mpc/h): the FFT
+ *  plan, the painter (up to 3 fields) and, with interlacing, a scratch mesh. Collective on comm.
+ *  Free with power_plan_destroy. */
+struct power_plan *power_plan_create(const int n[3], const double box[3],
+                                     const struct power_options *o, MPI_Comm comm);
+/** Free the plan (NULL-safe); sets *p = NULL. Collective. */
+void power_plan_destroy(struct power_plan **p);
+
+/** The slab decomposition particles must be migrated to before painting. Local. */
+const struct decomp *power_plan_decomp(const struct power_plan *p);
+/** The plan's FFT. Local. */
+const struct fft_plan *power_plan_fft(const struct power_plan *p);
+/** Number of bins and their lower edge and width (h/Mpc). Local. */
+int power_plan_n_bins(const struct power_plan *p);
+double power_plan_kmin(const struct power_plan *p);
+double power_plan_dk(const struct power_plan *p);
+/** Upper limit kmax actually used (h/Mpc). Local. */
+double power_plan_kmax(const struct power_plan *p);
+/** Box volume L0 L1 L2 ((Mpc/h)^3). Local. */
+double power_plan_volume(const struct power_plan *p);
+
+/** A zeroed mesh buffer of the plan (real and complex views); the caller frees it with lm_free.
+ *  Local. */
+float *power_mesh_alloc(const struct power_plan *p, const char *label);
+
+/** δ_k of the particles (migrated to power_plan_decomp; weights p->w if present): paint, FFT,
+ *  normalise, interlace and compensate. out is a mesh of the plan. sums (may be NULL) receives
+ *  the global particle sums. Collective. */
+void power_density(struct power_plan *p, const struct particles *parts, float *out,
+                   struct power_sums *sums);
+
+/** p_d,k, d = 0, 1, 2, of the particles' momentum field (needs PARTICLES_VEL; migrated as for
+ *  power_density). Collective. */
+void power_momentum(struct power_plan *p, const struct particles *parts, float *const out[3],
+                    struct power_sums *sums);
+
+/** Spectrum V ⟨Σ_c Re a_c b_c*⟩ of n_comp pairs of k-space meshes (a == b for auto spectra),
+ *  with the multipoles ℓ = 2, 4 when n_ell == POWER_N_ELL. out must come from
+ *  power_spectrum_create(power_plan_n_bins(p), n_ell). Collective. */
+void power_measure(struct power_plan *p, int n_comp, float *const a[], float *const b[],
+                   struct power_spectrum *out);
+
+/** Allocate a spectrum of n_bins bins and n_ell multipoles (1 or POWER_N_ELL). Local. */
+struct power_spectrum *power_spectrum_create(int n_bins, int n_ell);
+/** Free a spectrum (NULL-safe); sets *s = NULL. Local. */
+void power_spectrum_destroy(struct power_spectrum **s);
+
+/** Shot noise V Σw^2/(Σw)^2 of a density field, or V Σw^2|v|^2/(Σw)^2 of a momentum field. */
+double power_shot_noise(const struct power_sums *s, double volume, bool momentum);
+
+/** Displace positions into redshift space along axis los: x_los += factor v_los (factor =
+ *  (1+z)/H(z) in Mpc/h per km/s); positions are not wrapped (migration wraps them). Local. */
+void power_rsd_displace(struct particles *parts, int los, double factor);
+
+/** Number of particles of this rank with a coordinate outside [0, box_d). Local. */
+int64_t power_count_outside(const struct particles *parts, const double box[3]);
+
+/* ---- output (power_io.c) ---------------------------------------------------------------- */
+
+/** Most columns of an output table. */
+#define POWER_MAX_COLUMNS 10
+
+/** A named column of an output table: n_rows rows of n_bins values (n_rows = POWER_N_ELL for
+ *  multipoles: an [n_rows][n_bins] HDF5 dataset, and one text column per row). */
+struct power_column {
+    const char *name;                /**< HDF5 dataset name */
+    int n_rows;                      /**< 1 or POWER_N_ELL */
+    const double *rows[POWER_N_ELL]; /**< the values */
+    const char *labels[POWER_N_ELL]; /**< text column labels (NULL: name) */
+};
+
+/** Metadata stored with every output (HDF5 attributes; text trailer). */
+struct power_meta {
+    double box[3];     /**< box sides (Mpc/h) */
+    int n_mesh[3];     /**< mesh nodes per axis */
+    double n_part[2];  /**< particles of field A and of field B (B = A for auto spectra) */
+    double shot_noise; /**< V Σw^2/(Σw)^2 of field A (0 for cross-only tables) */
+    double redshift;   /**< z of the snapshot */
+    bool compensated;  /**< δ_k divided by the CIC window */
+    bool interlaced;   /**< interlaced painting */
+    bool shotnoise_subtracted;
+    int los;               /**< line-of-sight axis of the multipoles (-1: none) */
+    double kmin, dk, kmax; /**< binning (h/Mpc) */
+    const char *input;     /**< field A's file */
+    const char *reference; /**< field B's file (NULL: none) */
+    const char *config;    /**< the effective configuration (YAML text; NULL: none) */
+};
+
+/** What an output file holds: bins, columns and metadata (pointers are borrowed). */
+struct power_table {
+    int n_bins;
+    const double *k;       /**< mean |k| per bin */
+    const double *n_modes; /**< modes per bin (k and -k counted) */
+    int n_cols;
+    struct power_column cols[POWER_MAX_COLUMNS];
+    struct power_meta meta;
+};
+
+/** Write t as HDF5: datasets k, N_modes and one per column, attributes from t->meta. Written to
+ *  "<path>.tmp" and renamed when complete. Local (one rank writes). */
+bool power_write_hdf5(const char *path, const struct power_table *t, struct lm_err *err);
+
+/** Write columns sel[0..n_sel-1] of t as text in the nbodykit / FastPM layout: a header
+ *  "# k <first> N <others...>", one row per bin, then "# metadata 7" with volume, shotnoise, N1,
+ *  N2, Lz, Lx, Ly. Written to "<path>.tmp" and renamed. Local (one rank writes). */
+bool power_write_text(const char *path, const struct power_table *t, int n_sel, const int *sel,
+                      struct lm_err *err);
+
+#endif

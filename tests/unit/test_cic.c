@@ -1,0 +1,166 @@
+/*
+ * test_cic — the local CIC kernels: weights of one particle against the formula, periodic wrap in
+ * y and z, ghost planes, the interlacing shift, readout as the adjoint of painting, rejection of
+ * points outside the slab, and the CIC window.
+ */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cic.h"
+
+#define NX  6
+#define NY  5
+#define NZ  4
+#define ROW 6 /* padded like FFTW: 2 (NZ/2 + 1) */
+
+static float data[NX * NY * ROW], lo[NY * ROW], hi[NY * ROW];
+
+static struct cic_slab slab(int64_t x0, int64_t nx)
+{
+    return (struct cic_slab){{NX, NY, NZ}, {12.0, 10.0, 8.0}, x0, nx, ROW}; /* h = 2 */
+}
+
+/** Value at global node (i, j, k) of the slab (owned or ghost plane). */
+static float node(const struct cic_slab *s, int64_t i, int j, int k)
+{
+    int64_t l = i - s->x0;
+    if (l == -1)
+        return lo[j * ROW + k];
+    if (l == s->nx)
+        return hi[j * ROW + k];
+    return data[(l * NY + j) * ROW + k];
+}
+
+static void test_single_particle_weights(void)
+{
+    struct cic_slab s = slab(0, NX);
+    struct cic_field f = {data, lo, hi};
+    cic_zero(&s, 1, &f);
+    /* x = (2.5, 9.0, 7.0) with h = 2: u = (1.25, 4.5, 3.5): nodes x 1,2; y 4,0 (wrap); z 3,0. */
+    float px = 2.5f, py = 9.0f, pz = 7.0f, w = 2.0f;
+    struct cic_points pts = {.n = 1, .x = {&px, &py, &pz}, .w = &w};
+    T_CHECK(cic_paint(&s, 1, &f, &pts, 0.0) == 0, "point is inside");
+    double tx[2] = {0.75, 0.25}, ty[2] = {0.5, 0.5}, tz[2] = {0.5, 0.5};
+    int ix[2] = {1, 2}, iy[2] = {4, 0}, iz[2] = {3, 0};
+    double total = 0;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++)
+            for (int c = 0; c < 2; c++)
+                T_CLOSE(node(&s, ix[a], iy[b], iz[c]), 2.0 * tx[a] * ty[b] * tz[c], 1e-6);
+    for (size_t i = 0; i < sizeof data / sizeof *data; i++)
+        total += data[i];
+    T_CLOSE(total, 2.0, 1e-6);
+}
+
+static void test_ghost_planes_and_shift(void)
+{
+    struct cic_slab s = slab(2, 3); /* owns planes 2, 3, 4 */
+    struct cic_field f = {data, lo, hi};
+    cic_zero(&s, 1, &f);
+    /* Particle in the last owned cell (x = 9.0 -> u = 4.5) deposits half on the hi ghost (5). */
+    float px[2] = {9.0f, 4.5f}, py[2] = {1.0f, 1.0f}, pz[2] = {0.0f, 0.0f};
+    struct cic_points pts = {.n = 1, .x = {px, py, pz}};
+    cic_paint(&s, 1, &f, &pts, 0.0);
+    T_CLOSE(node(&s, 4, 0, 0), 0.25, 1e-6);
+    T_CLOSE(node(&s, 5, 0, 0), 0.25, 1e-6);
+    /* With the interlacing shift, x = 4.5 -> u = 2.25 - 0.5 = 1.75: lower node 1 = the lo ghost. */
+    cic_zero(&s, 1, &f);
+    pts.x[0] = &px[1];
+    T_CHECK(cic_paint(&s, 1, &f, &pts, -0.5) == 0, "shifted point is accepted");
+    T_CLOSE(node(&s, 1, 0, 0), 0.25 * 0.5, 1e-6);
+    T_CLOSE(node(&s, 2, 0, 0), 0.75 * 0.5, 1e-6);
+    T_CLOSE(node(&s, 1, 0, NZ - 1), 0.25 * 0.5, 1e-6); /* z = -0.5 cells wraps */
+}
+
+static void test_out_of_slab_rejected(void)
+{
+    struct cic_slab s = slab(2, 2); /* owns planes 2, 3 */
+    struct cic_field f = {data, lo, hi};
+    cic_zero(&s, 1, &f);
+    float px[3] = {1.0f, 10.0f, 5.0f}, py[3] = {0}, pz[3] = {0};
+    struct cic_points pts = {.n = 3, .x = {px, py, pz}};
+    T_CHECK(cic_paint(&s, 1, &f, &pts, 0.0) == 2, "cells 0 and 5 are outside [1, 4)");
+    struct cic_slab empty = slab(6, 0);
+    T_CHECK(cic_paint(&empty, 1, &f, &pts, 0.0) == 3, "a slab without planes takes nothing");
+}
+
+static double frand(unsigned *state)
+{
+    *state = *state * 1103515245u + 12345u;
+    return (double)((*state >> 8) & 0xffffff) / 16777216.0;
+}
+
+/* <paint(w), g> = Σ_i w_i readout(g)(x_i) for any g, with and without the shift, three fields. */
+static void test_readout_is_adjoint(void)
+{
+    enum { N = 50 };
+    unsigned st = 7;
+    struct cic_slab s = slab(0, NX);
+    static float d2[3][NX * NY * ROW], lo2[3][NY * ROW], hi2[3][NY * ROW];
+    float x[3][N], w[N], fw[3][N], out0[N], out1[N], out2[N];
+    for (int i = 0; i < N; i++) {
+        for (int d = 0; d < 3; d++) {
+            x[d][i] = (float)(frand(&st) * s.box[d]);
+            fw[d][i] = (float)(frand(&st) - 0.5);
+        }
+        w[i] = (float)frand(&st);
+    }
+    for (double shift = 0; shift >= -0.5; shift -= 0.5) {
+        struct cic_field f[3];
+        for (int c = 0; c < 3; c++)
+            f[c] = (struct cic_field){d2[c], lo2[c], hi2[c]};
+        cic_zero(&s, 3, f);
+        struct cic_points pts = {
+            .n = N, .x = {x[0], x[1], x[2]}, .w = w, .fw = {fw[0], fw[1], fw[2]}};
+        cic_paint(&s, 3, f, &pts, shift);
+        /* Fold the ghost planes (periodic single slab) and fill a test field g into all three. */
+        static float g[NX * NY * ROW];
+        for (int i = 0; i < NX * NY * ROW; i++)
+            g[i] = (float)frand(&st);
+        double lhs[3] = {0, 0, 0};
+        for (int c = 0; c < 3; c++)
+            for (int j = 0; j < NY * ROW; j++) {
+                d2[c][j] += hi2[c][j]; /* plane NX is plane 0 */
+                d2[c][(NX - 1) * NY * ROW + j] += lo2[c][j];
+            }
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < NX; i++)
+                for (int j = 0; j < NY; j++)
+                    for (int k = 0; k < NZ; k++)
+                        lhs[c] += (double)d2[c][(i * NY + j) * ROW + k] * g[(i * NY + j) * ROW + k];
+        struct cic_field gf[3];
+        static float glo[NY * ROW], ghi[NY * ROW];
+        memcpy(glo, g + (NX - 1) * NY * ROW, sizeof glo);
+        memcpy(ghi, g, sizeof ghi);
+        for (int c = 0; c < 3; c++)
+            gf[c] = (struct cic_field){g, glo, ghi};
+        float *outs[3] = {out0, out1, out2};
+        T_CHECK(cic_readout(&s, 3, gf, &pts, shift, outs) == 0, "all points inside");
+        for (int c = 0; c < 3; c++) {
+            double rhs = 0;
+            for (int i = 0; i < N; i++)
+                rhs += (double)w[i] * fw[c][i] * outs[c][i];
+            T_CLOSE(lhs[c], rhs, 1e-5);
+        }
+    }
+}
+
+static void test_window(void)
+{
+    double h[3] = {2, 1, 0.5}, k0[3] = {0, 0, 0}, k[3] = {M_PI / 2, 0, 0};
+    T_CLOSE(cic_window(k0, h), 1.0, 1e-15);
+    double s = sin(M_PI / 2) / (M_PI / 2);
+    T_CLOSE(cic_window(k, h), s * s, 1e-14);
+}
+
+int main(void)
+{
+    T_RUN(test_single_particle_weights);
+    T_RUN(test_ghost_planes_and_shift);
+    T_RUN(test_out_of_slab_rejected);
+    T_RUN(test_readout_is_adjoint);
+    T_RUN(test_window);
+    return t_finish();
+}

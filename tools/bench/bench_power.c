@@ -1,0 +1,179 @@
+/*
+ * bench_power — time the stages of a power-spectrum measurement and compare them with floors.
+ *
+ *   mpirun -n <P> build/bench/bench_power [n_mesh [n_part_side [repeats]]]   (defaults 256 256 3)
+ *
+ * n_part_side^3 particles on a perturbed lattice (Lagrangian order, as the emulator writes them)
+ * are migrated to the FFT slabs, painted with CIC onto an n_mesh^3 mesh, transformed, normalised /
+ * compensated and binned. Each stage is timed (max over ranks, mean of the repeats after one
+ * warm-up) next to its
+ * floor on this machine:
+ *   paint     (12 B per particle read + 8 B per mesh node written-allocated) / bandwidth
+ *   fft       5 N log2 N / 2 flops (real-to-complex: half the complex count) / measured FMA rate
+ *   k-space   8 B per complex mode read + written / bandwidth (normalise, window)
+ *   bin       8 B per complex mode read / bandwidth
+ * The bandwidth is measured by all ranks at once (each rank's share of the node), the FMA rate per
+ * core; floors divide the work evenly over the ranks. Memory:
+ * the per-rank peak of the labelled allocator (max over ranks).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "mpi/comm.h"
+#include "mpi/fft.h"
+#include "mpi/migrate.h"
+#include "particles.h"
+#include "power.h"
+#include "timer.h"
+
+/** Keeps the measuring loops from being optimised away. */
+static volatile double sink;
+
+/** Sustained triad bandwidth of this process (bytes/s) while every rank runs it, best of a few
+ *  passes over 2 x 256 MiB. */
+static double measure_bandwidth(void)
+{
+    size_t n = (size_t)32 << 20;
+    double *a = lm_malloc("bench.stream", n * sizeof(double));
+    double *b = lm_malloc("bench.stream", n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        a[i] = (double)i;
+    double best = 0;
+    for (int r = 0; r < 4; r++) {
+        double t0 = timer_now();
+        for (size_t i = 0; i < n; i++)
+            b[i] = 1.5 * a[i] + 0.5;
+        double t = timer_now() - t0;
+        best = fmax(best, 2.0 * (double)n * sizeof(double) / t);
+        sink = b[r];
+    }
+    lm_free(a);
+    lm_free(b);
+    return best;
+}
+
+/** Single-core float FMA rate (flop/s) on L1-resident data: the FFT's compute ceiling. */
+static double measure_flops(void)
+{
+    enum { N = 2048, REPS = 40000 };
+    static float y[N];
+    for (int i = 0; i < N; i++)
+        y[i] = 1.0f / (float)(i + 1);
+    double t0 = timer_now();
+    for (int r = 0; r < REPS; r++)
+        for (int i = 0; i < N; i++)
+            y[i] = y[i] * 0.999999f + 1e-7f;
+    double t = timer_now() - t0;
+    sink = y[N - 1];
+    return 2.0 * N * (double)REPS / t;
+}
+
+/** A pseudo-random number in [-0.5, 0.5) of a global counter (splitmix64), so that the particle
+ *  set does not depend on the number of ranks. */
+static double offset(uint64_t z)
+{
+    z = (z + 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0 - 0.5;
+}
+
+/** This rank's share of an n^3 lattice (x planes in rank order) displaced by up to 0.4 cells. */
+static struct particles *lattice(int n, double box, int rank, int size)
+{
+    int64_t i0 = (int64_t)n * rank / size, i1 = (int64_t)n * (rank + 1) / size;
+    int64_t m = (i1 - i0) * n * n, q0 = i0 * n * n;
+    struct particles *p = particles_create(PARTICLES_POS, m);
+    particles_resize(p, m);
+    double h = box / n;
+    for (int64_t q = 0; q < m; q++) {
+        int64_t g[3] = {i0 + q / ((int64_t)n * n), (q / n) % n, q % n};
+        for (int d = 0; d < 3; d++) {
+            double x = (g[d] + 0.8 * offset((uint64_t)(q0 + q) * 3 + (uint64_t)d)) * h;
+            p->x[d][q] = (float)(x < 0 ? x + box : x >= box ? x - box : x);
+        }
+    }
+    return p;
+}
+
+struct stage_row {
+    const char *name, *timer;
+    double floor_s;
+};
+
+static double max_over_ranks(MPI_Comm comm, double v)
+{
+    comm_max_double(comm, &v, 1);
+    return v;
+}
+
+static void print_table(MPI_Comm comm, const struct stage_row *rows, int n_rows, int repeats)
+{
+    if (comm_rank(comm) == 0)
+        printf("%-10s %12s %12s %10s\n", "stage", "time [s]", "floor [s]", "time/floor");
+    for (int i = 0; i < n_rows; i++) {
+        double t = max_over_ranks(comm, timer_total(rows[i].timer)) / repeats;
+        if (comm_rank(comm) == 0)
+            printf("%-10s %12.4f %12.4f %10.1f\n", rows[i].name, t, rows[i].floor_s,
+                   t / rows[i].floor_s);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Comm world = comm_init(&argc, &argv);
+    int n_mesh = argc > 1 ? atoi(argv[1]) : 256, n_side = argc > 2 ? atoi(argv[2]) : 256;
+    int repeats = argc > 3 ? atoi(argv[3]) : 3, rank = comm_rank(world), size = comm_size(world);
+    double box = 1000.0 * n_side / 512.0;
+    const int n[3] = {n_mesh, n_mesh, n_mesh};
+    const double boxes[3] = {box, box, box};
+    struct power_options o = {.compensate = true};
+    struct power_plan *pp = power_plan_create(n, boxes, &o, world);
+    struct particles *p = lattice(n_side, box, rank, size);
+    double t_migrate = timer_now();
+    migrate_particles(power_plan_decomp(pp), p, box);
+    t_migrate = max_over_ranks(world, timer_now() - t_migrate);
+    float *mesh = power_mesh_alloc(pp, "bench.mesh");
+    struct power_spectrum *s = power_spectrum_create(power_plan_n_bins(pp), 1);
+    power_density(pp, p, mesh, NULL); /* warm-up: first touch of the mesh pages */
+    timer_reset();
+    for (int r = 0; r < repeats; r++) {
+        timer_start("bench.total");
+        power_density(pp, p, mesh, NULL);
+        power_measure(pp, 1, &mesh, &mesh, s);
+        timer_stop("bench.total");
+    }
+    double peak = max_over_ranks(world, (double)alloc_peak());
+    double bw = measure_bandwidth(), fl = measure_flops();
+    comm_min_double(world, &bw, 1);
+    comm_min_double(world, &fl, 1);
+    double np = pow(n_side, 3), nm = pow(n_mesh, 3), nk = nm / 2, P = size;
+    double share = bw; /* measured by all ranks at once: each rank's share of the node */
+    const struct stage_row rows[] = {
+        {"paint", "power.paint", (12 * np + 8 * nm) / P / share},
+        {"fft", "power.fft", 2.5 * nm * log2(nm) / P / fl},
+        {"k-space", "power.kspace", 16 * nk / P / share},
+        {"bin", "power.bin", 8 * nk / P / share},
+        {"total", "bench.total",
+         ((12 * np + 8 * nm) / share + 24 * nk / share) / P + 2.5 * nm * log2(nm) / P / fl},
+    };
+    if (rank == 0)
+        printf("bench_power: %d^3 particles, %d^3 mesh, %d rank(s), mean of %d; bandwidth %.1f "
+               "GB/s, float FMA rate %.1f Gflop/s per core; migration %.3f s\n",
+               n_side, n_mesh, size, repeats, bw / 1e9, fl / 1e9, t_migrate);
+    print_table(world, rows, 5, repeats);
+    if (rank == 0)
+        printf("memory peak per rank %.1f MiB (mesh %.1f MiB, particles %.1f MiB per rank); "
+               "P(k=%.4f) = %.6g\n",
+               peak / 1048576, fft_alloc_bytes(power_plan_fft(pp)) / 1048576.0,
+               12 * np / P / 1048576, s->k[4], s->P[0][4]);
+    power_spectrum_destroy(&s);
+    lm_free(mesh);
+    particles_destroy(&p);
+    power_plan_destroy(&pp);
+    comm_finalize(&world);
+    return 0;
+}
