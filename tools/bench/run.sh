@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make bench: every benchmark of tools/bench at 1 and 2 ranks (BENCH_RANKS to change), tables on
+# stdout. Benchmarks that are single-process by design (the NN engine on one tile) run once with
+# all cores as OpenMP threads. Each benchmark prints its own floor next to its measurements.
+set -uo pipefail
+build=${1:-build}
+cd "$(dirname "$0")/../.."
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+ranks=${BENCH_RANKS:-1 2}
+status=0
+for b in "$build"/bench/bench_*; do
+    [ -x "$b" ] || continue
+    name=$(basename "$b")
+    case $name in
+    bench_emulator)
+        echo "== $name (1 process, $(nproc) threads) =="
+        OMP_NUM_THREADS=$(nproc) "$b" || status=1
+        ;;
+    *)
+        for np in $ranks; do
+            echo "== $name ($np rank(s), 1 thread each) =="
+            OMP_NUM_THREADS=1 mpirun -n "$np" --oversubscribe "$b" || status=1
+        done
+        ;;
+    esac
+done
+for py in tools/bench/*.py; do
+    [ -f "$py" ] || continue
+    echo "== $(basename "$py") =="
+    /usr/bin/python3 "$py" || status=1
+done
+exit $status
