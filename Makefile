@@ -115,3 +115,14 @@ clean:
 	rm -rf build build-debug lemur
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- GPU conformance and benchmark (the CUDA backend; built by scripts, outside the main build) --
+#   make gpu-bench   build-gpu-bench/{gpu-conformance,bench-emulator} with nvcc, gcc and the CUDA
+#                    libraries alone (no MPI, FFTW, HDF5, oneDNN, yaml): for GPU machines
+#   make gpu-emu     build-gpu-emu/gpu-conformance-emu: the same harness over a CPU emulation of
+#                    CUDA, cuDNN and cuBLAS (needs only the CUDA headers; runs without a GPU)
+.PHONY: gpu-bench gpu-emu
+gpu-bench:
+	@bash tools/gpu/build.sh build-gpu-bench
+gpu-emu:
+	@bash tools/gpu/emu/build.sh build-gpu-emu

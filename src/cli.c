@@ -32,17 +32,18 @@ static const struct command commands[] = {
     {"emulate", "run the field-level emulator on the displacement field",
      "Reads the displacement field, runs the styled V-Net tile by tile (emulator.*) and writes\n"
      "the nonlinear particles (positions, velocities, IDs).",
-     NULL, 1},
+     stage_emulate, 1},
     {"power", "measure power spectra of a snapshot",
      "Reads power.input (or the run's particles), paints them with CIC and writes P(k),\n"
      "multipoles and momentum spectra as HDF5 and text.",
-     NULL, 1},
+     stage_power, 1},
     {"compare", "compare two snapshots: r(k), 1 - r^2, T(k)",
-     "Measures the auto and cross spectra of power.input (A) and power.reference (B).", NULL, 1},
+     "Measures the auto and cross spectra of power.input (A) and power.reference (B).",
+     stage_compare, 1},
     {"jerald", "paint dark-matter, stellar and HI maps with displacement layers",
      "Applies the Green's-function displacement layers of jerald.maps.* to the particles and\n"
      "writes the maps and their spectra.",
-     NULL, 1},
+     stage_jerald, 1},
     {"bias", "Lagrangian-bias halo field from the linear field",
      "Weights particles by a small network of linear-field features and paints the halo field.",
      NULL, 1},

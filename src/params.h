@@ -57,6 +57,8 @@ struct emulator_params {
     struct real_list redshifts;
     bool allow_extrapolation;
     long threads;
+    bool output_fields;  /**< also write Ψ_NL and v as HDF5 fields */
+    double memory_limit; /**< GiB per rank; 0: available memory / ranks per node */
 };
 
 struct particles_params {

@@ -13,7 +13,8 @@
 
 /* The stages `lemur run` can chain; a NULL function is a stage this build does not have. */
 static const struct pipeline_stage stages[] = {
-    {"ic", NULL}, {"emulate", NULL}, {"power", NULL}, {"jerald", NULL}, {"bias", NULL},
+    {"ic", NULL},   {"emulate", stage_emulate}, {"power", stage_power}, {"jerald", stage_jerald},
+    {"bias", NULL},
 };
 static const int n_stages = (int)(sizeof stages / sizeof stages[0]);
 

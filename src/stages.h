@@ -22,4 +22,23 @@ struct cosmology stage_cosmology(const struct params *p);
 /** Print the cosmology summary only (used by info and at the start of run). Collective. */
 void stage_cosmology_summary(const struct params *p, MPI_Comm comm);
 
+/** `lemur emulate`: run the field-level emulator on the linear displacement field and write the
+ *  particles (and optionally the fields) of every emulator.redshifts (src/emulate_stage.h). With
+ *  an empty emulator.model the stage is skipped with a notice. Collective on comm. */
+int stage_emulate(const struct params *p, MPI_Comm comm);
+
+/** `lemur jerald`: read jerald.input (empty: <output.dir>/snapshot, the run's particles), apply
+ *  the displacement layers of every map of jerald.maps, write the maps, their spectra and
+ *  (optionally) the displaced particles under output.dir (jerald_run in jerald.h is the in-memory
+ *  entry point). Collective on comm. */
+int stage_jerald(const struct params *p, MPI_Comm comm);
+
+/** `lemur power`: read power.input, paint it with CIC and write P(k), the redshift-space
+ *  multipoles and the momentum spectrum under output.dir (stage_power.c). Collective on comm. */
+int stage_power(const struct params *p, MPI_Comm comm);
+
+/** `lemur compare`: P_AA, P_BB, P_AB, r(k), 1 - r^2 and T(k) of power.input (A) against
+ *  power.reference (B), written under output.dir. Collective on comm. */
+int stage_compare(const struct params *p, MPI_Comm comm);
+
 #endif

@@ -36,9 +36,34 @@ extern "C" bool gpu_query(int device, struct gpu_info *info, char *why, size_t n
     snprintf(info->name, sizeof info->name, "%s", prop.name);
     info->cc_major = prop.major;
     info->cc_minor = prop.minor;
+    memcpy(info->uuid, prop.uuid.bytes, sizeof info->uuid);
     cudaSetDevice(device);
     cudaMemGetInfo(&info->mem_free, &info->mem_total);
     cudaRuntimeGetVersion(&info->runtime_version);
     info->cudnn_version = (int)cudnnGetVersion();
+    return true;
+}
+
+extern "C" int gpu_count(char *why, size_t n_why)
+{
+    int n = 0;
+    cudaError_t rc = cudaGetDeviceCount(&n);
+    if (rc != cudaSuccess || n == 0) {
+        snprintf(why, n_why, "no GPU: %s",
+                 rc != cudaSuccess ? cudaGetErrorString(rc) : "no CUDA device visible");
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+extern "C" bool gpu_set_device(int device, char *why, size_t n_why)
+{
+    cudaError_t rc = cudaSetDevice(device);
+    if (rc != cudaSuccess) {
+        snprintf(why, n_why, "cannot use GPU %d: %s", device, cudaGetErrorString(rc));
+        cudaGetLastError();
+        return false;
+    }
     return true;
 }

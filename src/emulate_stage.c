@@ -1,0 +1,188 @@
+/* emulate_stage — `lemur emulate`: the phases of one emulator run (see emulate_stage.h). */
+#include "emulate_stage.h"
+
+#include "alloc.h"
+#include "cosmology.h"
+#include "mpi/comm.h"
+#include "mpi/h5io.h"
+#include "mpi/meminfo.h"
+#include "mpi/model_bcast.h"
+#include "mpi/params_load.h"
+#include "stage_ic.h"
+#include "stages.h"
+#include "timer.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Everything one run holds between its phases. */
+struct emulate_job {
+    const struct params *p;
+    MPI_Comm comm;
+    const struct nn_backend *backend;
+    size_t device_bytes;
+    char input[H5IO_PATH_MAX];
+    struct model *model;
+    struct emulate_plan *plan;
+    struct lm_err err;
+};
+
+static void notice_no_model(void)
+{
+    msg_info("emulate: emulator.model is empty, so the emulator stage is skipped.\n"
+             "  lemur needs the pretrained weights of the field-level emulator (Jamieson et al. "
+             "2024,\n"
+             "  arXiv:2408.07699): download the authors' PyTorch checkpoint (or the .npz of their "
+             "JAX\n"
+             "  port), convert it once with\n"
+             "      tools/convert-weights <checkpoint.pt|params.npz> model.hdf5\n"
+             "  and set emulator.model: model.hdf5 in the parameter file.");
+}
+
+/* Phase 1: parameters, backend, input file name, model file. */
+static void job_check(struct emulate_job *job)
+{
+    const struct params *p = job->p;
+    if (p->ic.input && p->ic.input[0])
+        snprintf(job->input, sizeof job->input, "%s", p->ic.input);
+    else
+        snprintf(job->input, sizeof job->input, "%s/%s", p->output.dir, IC_FIELD_FILE);
+    if (!p->particles.write_snapshot && !p->emulator.output_fields)
+        msg_warn("emulate: particles.write_snapshot and emulator.output_fields are both false: "
+                 "the emulator runs but writes nothing");
+    bool ok = emulate_check_params(p, &job->err);
+    if (comm_agree_soft(job->comm, &job->err) && ok)
+        ok = emulate_backend_select(p, job->comm, &job->backend, &job->device_bytes, &job->err);
+    if (ok)
+        job->model = model_bcast_read(p->emulator.model, job->comm, &job->err);
+    if (p->emulator.threads > 0)
+        omp_set_num_threads((int)p->emulator.threads);
+}
+
+/* This rank's memory budget in bytes: emulator.memory_limit, or 80 % of its share of the node's
+ * available memory less the particles it will hold. */
+static size_t host_budget(const struct emulate_job *job)
+{
+    const struct params *p = job->p;
+    if (p->emulator.memory_limit > 0)
+        return (size_t)(p->emulator.memory_limit * 1024.0 * 1024.0 * 1024.0);
+    size_t share = meminfo_rank_share(job->comm) / 5 * 4;
+    double cells = (double)p->box.n * p->box.n * p->box.n / comm_size(job->comm);
+    size_t particles = (size_t)(cells * 32.0);
+    return share > particles ? share - particles : 1;
+}
+
+/* Phase 2: the plan (decomposition, tile choice against memory, NN plan, exchange). */
+static void job_plan(struct emulate_job *job)
+{
+    const struct params *p = job->p;
+    struct emulate_opts o = {.tile = (int)p->emulator.tile,
+                             .velocities = p->emulator.velocities,
+                             .backend = job->backend,
+                             .mem_limit = host_budget(job),
+                             .progress = true};
+    o.device_limit = job->device_bytes;
+    int n[3] = {(int)p->box.n, (int)p->box.n, (int)p->box.n};
+    job->plan = emulate_plan_create(job->comm, n, job->model, &o, &job->err);
+    if (!job->plan)
+        return;
+    const struct tiling *t = emulate_plan_tiling(job->plan);
+    struct emulate_memory m = emulate_plan_memory(job->plan);
+    msg_info("emulate: backend %s, tile %dx%dx%d (+ %d-cell halo), %d tiles on rank 0, workspace "
+             "%.1f MiB, plan %.1f MiB, buffers %.1f MiB per rank",
+             job->backend->name, t->shape[0], t->shape[1], t->shape[2], job->model->halo,
+             t->n_tiles, m.workspace / 1048576.0, m.plan / 1048576.0, m.buffers / 1048576.0);
+}
+
+/* Phase 3: read Ψ_lin into the blocks and gather the tile regions. */
+static void job_read(struct emulate_job *job)
+{
+    const struct params *p = job->p;
+    msg_info("emulate: reading the linear displacement field %s", job->input);
+    struct box3 block = emulate_plan_block(job->plan);
+    float *in = emulate_plan_input(job->plan);
+    size_t plane = (size_t)box3_volume(&block);
+    float *psi[3] = {in, in + plane, in + 2 * plane};
+    timer_start("emulate.read");
+    bool ok = ic_field_read(job->input, (int)p->box.n, p->box.size, &block, NULL, psi, job->comm,
+                            &job->err);
+    timer_stop("emulate.read");
+    if (!ok) {
+        struct lm_err why = job->err;
+        memset(&job->err, 0, sizeof job->err);
+        lm_err_set(&job->err, "the emulator's input field (%s): %s",
+                   p->ic.input && p->ic.input[0] ? "ic.input" : "the output of lemur ic", why.msg);
+        return;
+    }
+    timer_start("emulate.gather");
+    emulate_plan_gather(job->plan);
+    timer_stop("emulate.gather");
+}
+
+/* The style and velocity factor of redshift z. */
+static struct emulate_style style_of(const struct params *p, double z)
+{
+    struct cosmology c = stage_cosmology(p);
+    double a = 1.0 / (1.0 + z), D = cosmo_growth_D(&c, a), f = cosmo_growth_f(&c, a);
+    return (struct emulate_style){.omega_m = c.Omega_m,
+                                  .D = D,
+                                  .vel_factor = emunet_velocity_factor(D, f, cosmo_H(&c, z), z),
+                                  .redshift = z};
+}
+
+/* One redshift: run the tiles, write the outputs. */
+static void job_redshift(struct emulate_job *job, int iz)
+{
+    const struct params *p = job->p;
+    struct emulate_style st = style_of(p, p->emulator.redshifts.v[iz]);
+    msg_info("emulate: z = %g: D = %.6f, style (%.4f, %.6f), v = %.4f km/s x dPsi_NL/dD",
+             st.redshift, st.D, (st.omega_m - 0.3) * 5.0, st.D - 1.0, st.vel_factor);
+    double t0 = timer_now();
+    emulate_plan_run(job->plan, &st);
+    double tile_s = emulate_plan_tile_seconds(job->plan);
+    comm_max_double(job->comm, &tile_s, 1);
+    msg_info("emulate: z = %g: tiles done in %.2f s (%.3f s per tile, slowest rank)", st.redshift,
+             timer_now() - t0, tile_s);
+    struct emulate_results r = emulate_plan_results(job->plan);
+    struct box3 block = emulate_plan_block(job->plan);
+    bool ok = true;
+    if (p->particles.write_snapshot)
+        ok = emulate_write_snapshot(p, iz, &r, &block, job->comm, &job->err);
+    if (ok && p->emulator.output_fields)
+        emulate_write_fields(p, iz, &r, &block, job->comm, &job->err);
+}
+
+/* Phase 4: every redshift. */
+static void job_redshifts(struct emulate_job *job)
+{
+    params_make_dir(job->comm, job->p->output.dir);
+    for (int iz = 0; iz < job->p->emulator.redshifts.n && lm_err_ok(&job->err); iz++)
+        job_redshift(job, iz);
+}
+
+/* The phases of a run, in order; each leaves job->err agreed across the ranks. */
+static const struct {
+    const char *name;
+    void (*run)(struct emulate_job *job);
+} phases[] = {
+    {"checks", job_check}, {"plan", job_plan}, {"read", job_read}, {"run", job_redshifts}};
+
+int stage_emulate(const struct params *p, MPI_Comm comm)
+{
+    if (!p->emulator.model || !p->emulator.model[0]) {
+        notice_no_model();
+        return 0;
+    }
+    struct emulate_job job = {.p = p, .comm = comm};
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0] && lm_err_ok(&job.err); i++) {
+        double t0 = timer_now();
+        phases[i].run(&job);
+        if (lm_err_ok(&job.err))
+            msg_info("emulate: %-7s done in %8.2f s", phases[i].name, timer_now() - t0);
+    }
+    emulate_plan_destroy(&job.plan);
+    model_destroy(&job.model);
+    comm_agree(comm, &job.err);
+    return 0;
+}

@@ -1,0 +1,265 @@
+/* stage_ic — `lemur ic`: linear fields, the IC field file and the LPT particle snapshot. */
+#include "stage_ic.h"
+
+#include "alloc.h"
+#include "ic.h"
+#include "mpi/comm.h"
+#include "mpi/h5field.h"
+#include "mpi/linear_power_load.h"
+#include "mpi/params_load.h"
+#include "mpi/snapshot.h"
+#include "stages.h"
+#include "timer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const ic_field_psi_names[3] = {"psi_x", "psi_y", "psi_z"};
+
+/* Critical density in 1e10 Msun/h per (Mpc/h)^3. */
+#define RHO_CRIT 27.7536627
+
+/* The block of an x-slab field with padded rows. */
+static struct h5field_block slab_block(const struct fft_layout *l)
+{
+    struct box3 b = {{l->rx0, 0, 0}, {l->rx0 + l->rnx, l->n[1], l->n[2]}};
+    int64_t dims[3] = {l->rnx, l->n[1], l->row};
+    return h5field_block_make(l->n, &b, dims);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* the field file */
+
+static bool write_field_attrs(hid_t file, const struct params *p)
+{
+    double box = p->box.size, z = 0, om = p->cosmology.Omega_m, s8 = p->cosmology.sigma8;
+    long n = p->box.n, seed = p->ic.seed;
+    int paired = p->ic.paired;
+    bool ok = h5io_attr_write(file, "BoxSize", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &box) &&
+              h5io_attr_write(file, "Nmesh", H5T_NATIVE_LONG, H5T_STD_I64LE, 0, &n) &&
+              h5io_attr_write(file, "Redshift", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &z) &&
+              h5io_attr_write(file, "Seed", H5T_NATIVE_LONG, H5T_STD_I64LE, 0, &seed) &&
+              h5io_attr_write(file, "Paired", H5T_NATIVE_INT, H5T_STD_I32LE, 0, &paired) &&
+              h5io_attr_write(file, "Omega_m", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &om) &&
+              h5io_attr_write(file, "sigma8", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &s8);
+    return ok && h5io_attr_write_string(file, "Amplitude", p->ic.amplitude) &&
+           h5io_attr_write_string(file, "units",
+                                  "psi_x, psi_y, psi_z: Mpc/h (Zel'dovich "
+                                  "displacement at z = 0); delta: 1") &&
+           h5io_attr_write_string(file, "lemur_config", p->effective ? p->effective : "");
+}
+
+static bool write_field_file(const char *path, const struct ic_fields *f, const struct params *p,
+                             MPI_Comm comm, struct lm_err *err)
+{
+    struct h5io_file file;
+    if (!h5io_create(&file, path, comm, err))
+        return false;
+    bool ok = write_field_attrs(file.id, p);
+    if (!ok)
+        lm_err_set(err, "%s: writing the attributes failed", file.tmp);
+    ok = comm_agree_soft(comm, err);
+    struct h5field_block b = slab_block(&f->layout);
+    for (int d = 0; d < 3 && ok; d++)
+        ok = h5field_write(&file, ic_field_psi_names[d], &b, f->psi[d], err);
+    if (ok && f->delta)
+        ok = h5field_write(&file, IC_FIELD_DELTA_NAME, &b, f->delta, err);
+    return h5io_finish(&file, ok, err);
+}
+
+static bool check_field_box(const char *path, double box_size, MPI_Comm comm, struct lm_err *err)
+{
+    if (comm_rank(comm) == 0) {
+        hid_t f = h5io_open(path, MPI_COMM_NULL, err);
+        double box = 0;
+        if (f >= 0 && h5io_attr_read(f, "BoxSize", H5T_NATIVE_DOUBLE, 1, &box, path, "", err) &&
+            fabs(box - box_size) > 1e-9 * box_size)
+            lm_err_set(err, "%s: attribute BoxSize = %g Mpc/h, but box.size = %g", path, box,
+                       box_size);
+        if (f >= 0)
+            H5Fclose(f);
+    }
+    return comm_agree_soft(comm, err);
+}
+
+bool ic_field_read(const char *path, int n, double box_size, const struct box3 *box,
+                   const int64_t *dims, float *const psi[3], MPI_Comm comm, struct lm_err *err)
+{
+    if (!check_field_box(path, box_size, comm, err))
+        return false;
+    int nn[3] = {n, n, n};
+    struct h5field_block b = h5field_block_make(nn, box, dims);
+    for (int d = 0; d < 3; d++)
+        if (!h5field_read(path, ic_field_psi_names[d], &b, psi[d], comm, err))
+            return false;
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* logging */
+
+static void log_field_stats(const struct ic_fields *f, MPI_Comm comm)
+{
+    const struct fft_layout *l = &f->layout;
+    double sum[2] = {0, 0}, mx = 0;
+    for (ptrdiff_t i = l->rx0; i < l->rx0 + l->rnx; i++)
+        for (int j = 0; j < l->n[1]; j++)
+            for (int k = 0; k < l->n[2]; k++) {
+                ptrdiff_t o = fft_real_index(l, i, j, k);
+                for (int d = 0; d < 3; d++) {
+                    sum[0] += (double)f->psi[d][o] * f->psi[d][o];
+                    mx = fmax(mx, fabs(f->psi[d][o]));
+                }
+                sum[1] += f->delta ? (double)f->delta[o] * f->delta[o] : 0.0;
+            }
+    comm_sum_double(comm, sum, 2);
+    comm_max_double(comm, &mx, 1);
+    double cells = (double)l->n[0] * l->n[1] * l->n[2], h = l->box[0] / l->n[0];
+    msg_info("ic: rms |Psi| = %.4f Mpc/h, max |Psi_i| = %.4f Mpc/h (%.3f cells), sigma(delta) = "
+             "%.4f (z = 0)",
+             sqrt(sum[0] / cells), mx, mx / h, sqrt(sum[1] / cells));
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* the particle snapshot */
+
+static bool write_particles(const char *path, const struct ic_fields *f, const struct params *p,
+                            MPI_Comm comm, struct lm_err *err)
+{
+    struct cosmology c = stage_cosmology(p);
+    double z = p->ic.redshift, L = p->box.size, n = (double)p->box.n;
+    timer_start("ic.particles");
+    struct particles *ps = ic_particles_create(f, &c, L, z);
+    timer_stop("ic.particles");
+    struct snapshot_header h = {.time = 1.0 / (1.0 + z),
+                                .redshift = z,
+                                .box_size = L,
+                                .omega0 = c.Omega_m,
+                                .omega_lambda = 1.0 - c.Omega_m,
+                                .hubble_param = c.h};
+    h.mass[1] = c.Omega_m * RHO_CRIT * pow(L / n, 3);
+    struct snapshot_write_opts o = {.n_files = (int)p->output.snapshot_files,
+                                    .config = p->effective};
+    timer_start("ic.write_snapshot");
+    bool ok = snapshot_write(path, &h, ps, &o, comm, err);
+    timer_stop("ic.write_snapshot");
+    particles_destroy(&ps);
+    return ok;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* the command */
+
+static struct ic_setup setup_of(const struct params *p, const struct linear_power *power,
+                                struct lm_err *err)
+{
+    struct ic_setup s = {.n = (int)p->box.n,
+                         .box_size = p->box.size,
+                         .seed = p->ic.seed,
+                         .paired = p->ic.paired,
+                         .lpt_order = (int)p->ic.lpt_order,
+                         .keep_delta = p->ic.write_field,
+                         .power = power};
+    if (!ic_amplitude_parse(p->ic.amplitude, &s.amplitude))
+        lm_err_set(err, "ic.amplitude = '%s': expected rayleigh or fixed", p->ic.amplitude);
+    return s;
+}
+
+/* Fields read from ic.input into x-slabs of the FFT layout. */
+static bool read_input(const struct params *p, struct ic_fields *f, MPI_Comm comm,
+                       struct lm_err *err)
+{
+    int n = (int)p->box.n, nn[3] = {n, n, n};
+    double box[3] = {p->box.size, p->box.size, p->box.size};
+    *f = (struct ic_fields){0};
+    fft_local_size(nn, box, 0, comm, &f->layout);
+    size_t bytes = (size_t)(f->layout.rnx > 0 ? f->layout.rnx : 1) * n * f->layout.row;
+    for (int d = 0; d < 3; d++)
+        f->psi[d] = lm_calloc("ic.psi", bytes, sizeof(float));
+    struct h5field_block b = slab_block(&f->layout);
+    timer_start("ic.read_field");
+    bool ok = ic_field_read(p->ic.input, n, p->box.size, &b.box, b.dims, f->psi, comm, err);
+    timer_stop("ic.read_field");
+    if (!ok) { /* name the key in front of the file's own message */
+        static const char key[] = "ic.input: ";
+        size_t len = strnlen(err->msg, sizeof err->msg - sizeof key);
+        memmove(err->msg + sizeof key - 1, err->msg, len);
+        memcpy(err->msg, key, sizeof key - 1);
+        err->msg[len + sizeof key - 1] = 0;
+    }
+    return ok;
+}
+
+static void free_input(struct ic_fields *f)
+{
+    for (int d = 0; d < 3; d++)
+        lm_free(f->psi[d]);
+}
+
+/* Write the outputs of the fields f; returns false (err agreed) on a failure. */
+static bool write_outputs(const struct params *p, const struct ic_fields *f, bool generated,
+                          MPI_Comm comm, struct lm_err *err)
+{
+    char path[4200];
+    if (p->ic.write_field || p->ic.write_particles)
+        params_make_dir(comm, p->output.dir);
+    if (generated && p->ic.write_field) {
+        snprintf(path, sizeof path, "%s/%s", p->output.dir, IC_FIELD_FILE);
+        timer_start("ic.write_field");
+        bool ok = write_field_file(path, f, p, comm, err);
+        timer_stop("ic.write_field");
+        if (!ok)
+            return false;
+        msg_info("ic: wrote %s", path);
+    }
+    if (p->ic.write_particles) {
+        snprintf(path, sizeof path, "%s/%s", p->output.dir, IC_SNAPSHOT_FILE);
+        if (!write_particles(path, f, p, comm, err))
+            return false;
+        msg_info("ic: wrote %s (%ld^3 particles, z = %g, %s)", path, p->box.n, p->ic.redshift,
+                 p->ic.lpt_order == 2 ? "2LPT" : "Zel'dovich");
+    }
+    return true;
+}
+
+static int run_input(const struct params *p, MPI_Comm comm)
+{
+    struct lm_err err = {0};
+    if (p->ic.lpt_order == 2)
+        lm_err_set(&err,
+                   "ic.lpt_order = 2 needs the generated linear field, but ic.input = '%s' "
+                   "is set (use ic.lpt_order = 1 with an input field)",
+                   p->ic.input);
+    comm_agree(comm, &err);
+    msg_info("ic: reading the displacement field from %s", p->ic.input);
+    struct ic_fields f;
+    bool ok = read_input(p, &f, comm, &err) && write_outputs(p, &f, false, comm, &err);
+    free_input(&f);
+    comm_agree(comm, &err);
+    return ok ? 0 : 1;
+}
+
+int ic_command(const struct params *p, MPI_Comm comm)
+{
+    if (p->ic.input && p->ic.input[0])
+        return run_input(p, comm);
+    struct lm_err err = {0};
+    timer_start("ic.setup");
+    struct linear_power *power = linear_power_load(p, comm);
+    struct ic_setup s = setup_of(p, power, &err);
+    struct ic_plan *plan = lm_err_ok(&err) ? ic_plan_create(&s, comm, &err) : NULL;
+    comm_agree(comm, &err);
+    timer_stop("ic.setup");
+    msg_info("ic: %ld^3 modes in a %g Mpc/h box, seed %ld, %s amplitudes%s, LPT order %ld",
+             p->box.n, p->box.size, p->ic.seed, p->ic.amplitude, p->ic.paired ? ", paired" : "",
+             p->ic.lpt_order);
+    ic_plan_execute(plan);
+    const struct ic_fields *f = ic_plan_fields(plan);
+    log_field_stats(f, comm);
+    bool ok = write_outputs(p, f, true, comm, &err);
+    ic_plan_destroy(&plan);
+    linear_power_destroy(&power);
+    comm_agree(comm, &err);
+    return ok ? 0 : 1;
+}

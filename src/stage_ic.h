@@ -1,0 +1,49 @@
+/*
+ * stage_ic — the command `lemur ic` (spec/ics.md) and the IC field file.
+ *
+ * ic  generates the linear fields of ic.* on box.n^3 x-slabs (or reads them from ic.input) and
+ *     writes under output.dir:
+ *       ic_field.hdf5      (ic.write_field) datasets psi_x, psi_y, psi_z: the Zel'dovich
+ *                          displacement Ψ(q) at z = 0 [Mpc/h], and delta: δ_lin(q) at z = 0;
+ *                          float32 [n, n, n], C order [x][y][z] with q = (i, j, k) L / n;
+ *                          root attributes BoxSize [Mpc/h], Nmesh, Redshift (0), Seed, Amplitude,
+ *                          Paired, Omega_m, sigma8, units, lemur_config (the effective
+ *                          configuration)
+ *       ic_snapshot.hdf5   (ic.write_particles) the LPT particles at ic.redshift (order
+ *                          ic.lpt_order) as a Gadget-4-style snapshot in output.snapshot_files
+ *                          files (ic_snapshot.<i>.hdf5 when more than one)
+ *
+ * Keys used: box.size, box.n, cosmology.*, ic.seed, ic.amplitude, ic.paired, ic.lpt_order,
+ * ic.redshift, ic.write_field, ic.write_particles, ic.input, output.dir, output.snapshot_files.
+ */
+#ifndef LEMUR_STAGE_IC_H
+#define LEMUR_STAGE_IC_H
+
+#include <mpi.h>
+#include <stdbool.h>
+
+#include "box.h"
+#include "error.h"
+#include "params.h"
+
+/** File name of the IC field under output.dir, and its datasets. */
+#define IC_FIELD_FILE    "ic_field.hdf5"
+#define IC_SNAPSHOT_FILE "ic_snapshot.hdf5"
+extern const char *const ic_field_psi_names[3]; /**< "psi_x", "psi_y", "psi_z" */
+#define IC_FIELD_DELTA_NAME "delta"
+
+/** `lemur ic`. Returns 0 on success; expected failures (bad keys, table range, unreadable
+ *  input, unwritable output) stop every rank with one message and leave no partial file.
+ *  Collective on comm. */
+int ic_command(const struct params *p, MPI_Comm comm);
+
+/** Read the displacement Ψ of an IC field file into this rank's block of any decomposition.
+ *  Checks the datasets (float32 [n, n, n]) and that the file's BoxSize matches box_size.
+ *  @param box, dims  the owned cells and the local array extents (dims NULL: compact)
+ *  @param psi        out: three arrays of the block, filled
+ *  @return true on success, identically on every rank (err names file, dataset or attribute,
+ *  expected and found). Collective on comm. */
+bool ic_field_read(const char *path, int n, double box_size, const struct box3 *box,
+                   const int64_t *dims, float *const psi[3], MPI_Comm comm, struct lm_err *err);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * bench_jerald — time JERALD-style displacement layers and maps.
+ *
+ *   mpirun -n <P> build/bench/bench_jerald [n_part_side [n_mesh [layers]]]   (defaults 256 512 2)
+ *
+ * n_part_side^3 particles on a perturbed lattice (box 1000 n_part_side / 512 Mpc/h, the emulator's
+ * spacing) are migrated to the slabs of an n_mesh^3 mesh. Two maps are evaluated as `lemur jerald`
+ * does: a dark-matter map of `layers` layers (dm Green's function) and a stellar map of `layers`
+ * layers (sm form) with its final ReLU, each starting from a copy of the input particles. The
+ * table gives the time of each layer and phase (max over ranks), the plan set-up, and the memory
+ * peaks: the labelled allocator's per-rank peak and the resident set size (max over ranks).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "jerald.h"
+#include "mpi/comm.h"
+#include "mpi/migrate.h"
+#include "particles.h"
+#include "power.h"
+#include "timer.h"
+
+/** A pseudo-random number in [-0.5, 0.5) of a global counter (splitmix64), so that the particle
+ *  set does not depend on the number of ranks. */
+static double offset(uint64_t z)
+{
+    z = (z + 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0 - 0.5;
+}
+
+/** This rank's share of an n^3 lattice (x planes in rank order) displaced by up to 0.4 cells. */
+static struct particles *lattice(int n, double box, int rank, int size)
+{
+    int64_t i0 = (int64_t)n * rank / size, i1 = (int64_t)n * (rank + 1) / size;
+    int64_t m = (i1 - i0) * n * n, q0 = i0 * n * n;
+    struct particles *p = particles_create(PARTICLES_POS, m);
+    particles_resize(p, m);
+    double h = box / n;
+    for (int64_t q = 0; q < m; q++) {
+        int64_t g[3] = {i0 + q / ((int64_t)n * n), (q / n) % n, q % n};
+        for (int d = 0; d < 3; d++) {
+            double x = (g[d] + 0.8 * offset((uint64_t)(q0 + q) * 3 + (uint64_t)d)) * h;
+            p->x[d][q] = (float)(x < 0 ? x + box : x >= box ? x - box : x);
+        }
+    }
+    return p;
+}
+
+/** CPU seconds of this process (wall time much above it means the cores were shared). */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double max_over_ranks(MPI_Comm comm, double v)
+{
+    comm_max_double(comm, &v, 1);
+    return v;
+}
+
+/** The two maps of the benchmark: dark matter and stellar mass, `layers` layers each. */
+static void make_maps(struct jerald_map maps[2], int layers)
+{
+    memset(maps, 0, 2 * sizeof *maps);
+    for (int m = 0; m < 2; m++) {
+        snprintf(maps[m].name, sizeof maps[m].name, "%s", m ? "stars" : "dm");
+        maps[m].model = m ? JERALD_MODEL_STELLAR : JERALD_MODEL_DM;
+        maps[m].green = m ? JERALD_GREEN_SM : JERALD_GREEN_DM;
+        maps[m].n_layers = layers;
+        maps[m].stellar = -1;
+        for (int i = 0; i < layers; i++)
+            maps[m].layer[i].density = (struct jerald_term){1.0, 0.5, 1.0, 8.0, 0.0};
+        maps[m].final = (struct jerald_final){1.0, 1.5, 0.0, 0.0};
+    }
+}
+
+static void copy_positions(struct particles *dst, const struct particles *src)
+{
+    particles_resize(dst, src->n);
+    for (int d = 0; d < 3; d++)
+        memcpy(dst->x[d], src->x[d], (size_t)src->n * sizeof(float));
+}
+
+static const char *const phases[] = {"jerald.paint",   "jerald.source",  "jerald.fft",
+                                     "jerald.kspace",  "jerald.readout", "jerald.displace",
+                                     "jerald.migrate", "jerald.final"};
+enum { N_PHASES = sizeof phases / sizeof phases[0] };
+
+static void print_phases(MPI_Comm comm, int n_layers)
+{
+    if (comm_rank(comm) == 0)
+        printf("%-16s %10s %14s\n", "phase", "total [s]", "per layer [s]");
+    for (int i = 0; i < N_PHASES; i++) {
+        double t = max_over_ranks(comm, timer_total(phases[i]));
+        if (comm_rank(comm) == 0)
+            printf("%-16s %10.3f %14.3f\n", phases[i] + 7, t, t / n_layers);
+    }
+}
+
+/** Evaluate both maps: per-layer and per-map wall times and per-map CPU times (max over
+ *  ranks). */
+static void run_maps(struct jerald_plan *plan, const struct jerald_map maps[2],
+                     const struct particles *input, struct particles *work, MPI_Comm comm,
+                     double *layer_s, double *map_s, double *cpu_s)
+{
+    int k = 0;
+    for (int m = 0; m < 2; m++) {
+        double t_map = timer_now(), c_map = cpu_now();
+        copy_positions(work, input);
+        for (int i = 0; i < maps[m].n_layers; i++) {
+            double t0 = timer_now();
+            jerald_layer_execute(plan, &maps[m], i, work, NULL);
+            layer_s[k++] = max_over_ranks(comm, timer_now() - t0);
+        }
+        struct jerald_map final_only = maps[m];
+        final_only.n_layers = 0;
+        jerald_map_execute(plan, &final_only, work, NULL);
+        map_s[m] = max_over_ranks(comm, timer_now() - t_map);
+        cpu_s[m] = max_over_ranks(comm, cpu_now() - c_map);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Comm world = comm_init(&argc, &argv);
+    msg_set_verbosity(0);
+    int n_side = argc > 1 ? atoi(argv[1]) : 256, n_mesh = argc > 2 ? atoi(argv[2]) : 512;
+    int layers = argc > 3 ? atoi(argv[3]) : 2, rank = comm_rank(world), size = comm_size(world);
+    double box = 1000.0 * n_side / 512.0;
+    struct jerald_map maps[2];
+    make_maps(maps, layers);
+    struct power_options po = {.compensate = true, .los = 2};
+    double t_plan = timer_now();
+    struct jerald_plan *plan = jerald_plan_create(n_mesh, box, 6, &po, world);
+    t_plan = max_over_ranks(world, timer_now() - t_plan);
+    struct particles *input = lattice(n_side, box, rank, size);
+    migrate_particles(jerald_plan_decomp(plan), input, box);
+    struct particles *work = particles_create(PARTICLES_POS, input->cap);
+    timer_reset();
+    double layer_s[2 * JERALD_MAX_LAYERS], map_s[2], cpu_s[2];
+    run_maps(plan, maps, input, work, world, layer_s, map_s, cpu_s);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double peak = max_over_ranks(world, (double)alloc_peak());
+    double rss = max_over_ranks(world, (double)ru.ru_maxrss * 1024.0);
+    if (rank == 0) {
+        printf("bench_jerald: %d^3 particles, %d^3 mesh, box %g Mpc/h, %d rank(s); plan %.3f s\n",
+               n_side, n_mesh, box, size, t_plan);
+        for (int m = 0; m < 2; m++) {
+            printf("map %-6s (%d layers): %.3f s (cpu %.3f s); layers:", maps[m].name, layers,
+                   map_s[m], cpu_s[m]);
+            for (int i = 0; i < layers; i++)
+                printf(" %.3f", layer_s[m * layers + i]);
+            printf(" s\n");
+        }
+    }
+    print_phases(world, 2 * layers);
+    if (rank == 0)
+        printf("memory peak per rank: allocator %.1f MiB, resident %.1f MiB\n", peak / 1048576,
+               rss / 1048576);
+    particles_destroy(&work);
+    particles_destroy(&input);
+    jerald_plan_destroy(&plan);
+    comm_finalize(&world);
+    return 0;
+}
