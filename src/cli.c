@@ -3,6 +3,7 @@
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
 #include "pipeline.h"
+#include "stage_ic.h"
 #include "stages.h"
 #include "timer.h"
 #include "version.h"
@@ -28,7 +29,7 @@ static const struct command commands[] = {
     {"ic", "make the linear displacement field (and optionally LPT particles)",
      "Generates N-GenIC-compatible white noise, the linear density and the Zel'dovich\n"
      "displacement (box.n^3 on x-slabs) and writes them as HDF5 under output.dir.",
-     NULL, 1},
+     ic_command, 1},
     {"emulate", "run the field-level emulator on the displacement field",
      "Reads the displacement field, runs the styled V-Net tile by tile (emulator.*) and writes\n"
      "the nonlinear particles (positions, velocities, IDs).",

@@ -5,6 +5,7 @@
 #include "manifest.h"
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
+#include "stage_ic.h"
 #include "stages.h"
 #include "timer.h"
 
@@ -13,7 +14,8 @@
 
 /* The stages `lemur run` can chain; a NULL function is a stage this build does not have. */
 static const struct pipeline_stage stages[] = {
-    {"ic", NULL},   {"emulate", stage_emulate}, {"power", stage_power}, {"jerald", stage_jerald},
+    {"ic", ic_command},     {"emulate", stage_emulate},
+    {"power", stage_power}, {"jerald", stage_jerald},
     {"bias", NULL},
 };
 static const int n_stages = (int)(sizeof stages / sizeof stages[0]);

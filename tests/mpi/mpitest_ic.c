@@ -355,6 +355,15 @@ static void test_bad_setup(void)
     linear_power_destroy(&tab);
 }
 
+static size_t g_bytes_at_start;
+
+/* Every plan, store and buffer made by the cases was freed (labelled allocator). */
+static void test_no_leaks(void)
+{
+    T_CHECK(alloc_current() == g_bytes_at_start, "%zu bytes still held (%zu at start)",
+            alloc_current(), g_bytes_at_start);
+}
+
 int main(int argc, char **argv)
 {
     t_mpi_init(&argc, &argv);
@@ -366,6 +375,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "linear_power_create: %s\n", err.msg);
         return 1;
     }
+    g_bytes_at_start = alloc_current();
     T_RUN(test_rank_invariance);
     T_RUN(test_power_fixed_amplitude);
     T_RUN(test_power_rayleigh_20_seeds);
@@ -375,6 +385,7 @@ int main(int argc, char **argv)
     T_RUN(test_2lpt_source);
     T_RUN(test_particles);
     T_RUN(test_bad_setup);
+    T_RUN(test_no_leaks);
     linear_power_destroy(&g_power);
     return t_finish();
 }

@@ -333,12 +333,22 @@ static void test_unwritable(void)
     particles_destroy(&p);
 }
 
+static size_t g_bytes_at_start;
+
+/* Every plan, store and buffer made by the cases was freed (labelled allocator). */
+static void test_no_leaks(void)
+{
+    T_CHECK(alloc_current() == g_bytes_at_start, "%zu bytes still held (%zu at start)",
+            alloc_current(), g_bytes_at_start);
+}
+
 int main(int argc, char **argv)
 {
     t_mpi_init(&argc, &argv);
     const char *d = getenv("LEMUR_TMP");
     snprintf(tmp_dir, sizeof tmp_dir, "%s", d ? d : "tests/tmp");
     mkdir(tmp_dir, 0755);
+    g_bytes_at_start = alloc_current();
     T_RUN(test_round_trip_one_file);
     T_RUN(test_round_trip_velocity_scaling);
     T_RUN(test_round_trip_in_pieces);
@@ -347,5 +357,6 @@ int main(int argc, char **argv)
     T_RUN(test_missing_and_corrupt);
     T_RUN(test_bad_datasets);
     T_RUN(test_unwritable);
+    T_RUN(test_no_leaks);
     return t_finish();
 }
