@@ -3,6 +3,7 @@
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
 #include "pipeline.h"
+#include "run_store.h"
 #include "stage_ic.h"
 #include "stages.h"
 #include "timer.h"
@@ -101,6 +102,7 @@ static int run_command(const struct command *cmd, const char *file, int n_over, 
     timer_start("total");
     int rc = cmd->run(&p, world);
     timer_stop("total");
+    run_store_clear();
     if (cmd->writes_outputs && msg_verbosity() >= 1)
         comm_report(world, stdout);
     if (cmd->writes_outputs && rc == 0) {

@@ -1,5 +1,6 @@
 /* emulate_output — the emulated particles and field files of one redshift (see emulate_stage.h). */
 #include "emulate_stage.h"
+#include "run_store.h"
 
 #include "alloc.h"
 #include "mpi/comm.h"
@@ -82,6 +83,8 @@ bool emulate_write_snapshot(const struct params *p, int iz, const struct emulate
     timer_start("emulate.write_snapshot");
     bool ok = snapshot_write(path, &h, ps, &o, comm, err);
     timer_stop("emulate.write_snapshot");
+    if (ok && iz == 0) /* the run's particles: later stages take them from memory */
+        run_store_adopt(path, &ps, &h);
     particles_destroy(&ps);
     if (ok)
         msg_info("emulate: wrote %s (%ld^3 particles, z = %g)", path, p->box.n, z);

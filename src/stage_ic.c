@@ -1,5 +1,6 @@
 /* stage_ic — `lemur ic`: linear fields, the IC field file and the LPT particle snapshot. */
 #include "stage_ic.h"
+#include "run_store.h"
 
 #include "alloc.h"
 #include "ic.h"
@@ -144,6 +145,8 @@ static bool write_particles(const char *path, const struct ic_fields *f, const s
     timer_start("ic.write_snapshot");
     bool ok = snapshot_write(path, &h, ps, &o, comm, err);
     timer_stop("ic.write_snapshot");
+    if (ok && !*p->emulator.model) /* the run's particles: later stages take them from memory */
+        run_store_adopt(path, &ps, &h);
     particles_destroy(&ps);
     return ok;
 }

@@ -14,6 +14,7 @@
 #include "mpi/snapshot.h"
 #include "params.h"
 #include "power.h"
+#include "run_store.h"
 #include "stages.h"
 #include "timer.h"
 
@@ -271,13 +272,13 @@ int stage_jerald(const struct params *p, MPI_Comm comm)
     char input[H5IO_PATH_MAX];
     snprintf(input, sizeof input, "%s", p->jerald.input);
     if (!*input)
-        snprintf(input, sizeof input, "%s/snapshot", p->output.dir);
+        run_particles_path(p, input, sizeof input);
     struct snapshot_read_opts o = {.fields =
                                        PARTICLES_POS | (write ? PARTICLES_VEL | PARTICLES_ID : 0)};
     struct snapshot_header hdr;
     struct particles *parts = NULL;
     timer_start("jerald.read");
-    snapshot_read(input, &o, comm, &hdr, &parts, &err);
+    stage_read_particles(input, &o, comm, &hdr, &parts, &err);
     timer_stop("jerald.read");
     comm_agree(comm, &err);
     int rc = jerald_run(p, parts, &hdr, comm);

@@ -33,6 +33,7 @@
 #include "mpi/migrate.h"
 #include "mpi/snapshot.h"
 #include "power.h"
+#include "run_store.h"
 #include "timer.h"
 
 /** Settings of one measurement, resolved from the parameters and the snapshot. */
@@ -82,7 +83,7 @@ static void job_init(struct power_job *job, const struct params *p, MPI_Comm com
     if (*pw->input)
         snprintf(job->input, sizeof job->input, "%s", pw->input);
     else
-        snprintf(job->input, sizeof job->input, "%s/snapshot", p->output.dir);
+        run_particles_path(p, job->input, sizeof job->input);
 }
 
 /** Read a snapshot (fields), set the job's box from it. Collective; failures stop every rank. */
@@ -93,7 +94,7 @@ static struct particles *read_snapshot(struct power_job *job, const char *path, 
     struct snapshot_read_opts opts = {.part_type = 1, .fields = fields};
     struct particles *parts = NULL;
     struct lm_err err = {{0}};
-    if (!snapshot_read(path, &opts, comm, hdr, &parts, &err) && (fields & PARTICLES_VEL) &&
+    if (!stage_read_particles(path, &opts, comm, hdr, &parts, &err) && (fields & PARTICLES_VEL) &&
         strstr(err.msg, "Velocities")) {
         size_t len = strlen(err.msg);
         snprintf(err.msg + len, sizeof err.msg - len,

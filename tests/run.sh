@@ -11,7 +11,7 @@ build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export LEMUR=$top/$build/lemur LEMUR_BUILD=$top/$build PYTHON=/usr/bin/python3
 export LEMUR_TMP=${LEMUR_TMP:-$top/tests/tmp}
 mkdir -p "$LEMUR_TMP"

@@ -23,13 +23,12 @@ static cudnnMathType_t dnn_math(enum nn_cuda_precision p)
     return p == NN_CUDA_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
 }
 
-/* Whether an algorithm's math type keeps the precision's contract (no tensor cores for fp32, no
- * down-conversion anywhere). */
-static bool dnn_math_ok(enum nn_cuda_precision p, cudnnMathType_t m)
+/* The math type to run an offered algorithm with: fp32 always FMA (cuDNN's default math type
+ * allows tf32 on Ampere and later); otherwise the offered one, never with down-conversion. */
+static bool dnn_math_for(enum nn_cuda_precision p, cudnnMathType_t offered, cudnnMathType_t *m)
 {
-    if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
-        return false;
-    return p != NN_CUDA_FP32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
+    *m = p == NN_CUDA_FP32 ? CUDNN_FMA_MATH : offered;
+    return offered != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
 /* Output rows per slab so that the input and output slabs stay under NN_CUDA_MAX_ELEMS. */
@@ -71,13 +70,16 @@ static bool dnn_slab_desc(struct cn_cudnn *d, const struct dnn_geom *g, int c, i
     return true;
 }
 
-/* Accept perf entry e (status, math type, workspace cap) and fix the math type on cdesc. */
+/* Accept perf entry e (status, math type, workspace cap) and fix the math type on cdesc; the
+ * workspace query under that math type confirms the combination. */
 static bool dnn_accept(cudnnHandle_t h, struct cn_cudnn *d, int c, const struct dnn_geom *g,
                        const cudnnConvolutionFwdAlgoPerf_t *e, size_t cap, size_t *ws)
 {
-    if (e->status != CUDNN_STATUS_SUCCESS || !dnn_math_ok(g->prec, e->mathType) || e->memory > cap)
+    cudnnMathType_t math;
+    if (e->status != CUDNN_STATUS_SUCCESS || !dnn_math_for(g->prec, e->mathType, &math) ||
+        e->memory > cap)
         return false;
-    if (cudnnSetConvolutionMathType(d->cdesc[c], e->mathType) != CUDNN_STATUS_SUCCESS)
+    if (cudnnSetConvolutionMathType(d->cdesc[c], math) != CUDNN_STATUS_SUCCESS)
         return false;
     if (cudnnGetConvolutionForwardWorkspaceSize(h, d->xd[c], d->wdesc, d->cdesc[c], d->yd[c],
                                                 e->algo, ws) != CUDNN_STATUS_SUCCESS ||

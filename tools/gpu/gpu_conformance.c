@@ -213,8 +213,12 @@ static const double tol_net_t[NN_CUDA_N_PRECISION] = {5e-5, 3e-2, 1e-1, 3e-2};
 static struct errs errs_of(const float *y, const float *y0, const float *dy, const float *ry,
                            const float *rdy, size_t n, enum nn_cuda_precision p)
 {
-    struct errs e = {rel_err(y, ry, n), rel_err(y0, ry, n), rel_err(dy, rdy, n),
-                     rel_l2(y, ry, n),  rel_l2(y0, ry, n),  rel_l2(dy, rdy, n),
+    struct errs e = {rel_err(y, ry, n),
+                     rel_err(y0, ry, n),
+                     rel_err(dy, rdy, n),
+                     rel_l2(y, ry, n),
+                     rel_l2(y0, ry, n),
+                     rel_l2(dy, rdy, n),
                      frac_over(dy, rdy, n, tol_op_t[p])};
     return e;
 }
@@ -222,8 +226,10 @@ static struct errs errs_of(const float *y, const float *y0, const float *dy, con
 /* Check e against the tolerances of precision p. Values: max norm (single ops) or L2 (networks).
  * Tangents: in fp32 as values; in the other precisions, where a pre-activation lies within
  * rounding of 0 the two sides take different LeakyReLU slopes (1 against 0.01) and such a cell
- * differs by its whole tangent, so single ops require all but 2% of the cells within the op
- * tolerance, and networks an L2 error within the (looser) network tolerance. */
+ * differs by its whole tangent (and a flip inside a graph spreads to the cells the next
+ * convolution reaches), so single ops require all but 5% of the cells within the op tolerance
+ * (a wrong tangent path fails nearly every cell), and networks an L2 error within the looser
+ * network tolerance. */
 static void check_errs(const struct errs *e, enum nn_cuda_precision p, enum tol_kind k,
                        const char *who)
 {
@@ -238,7 +244,7 @@ static void check_errs(const struct errs *e, enum nn_cuda_precision p, enum tol_
         T_CHECK(e->tmax <= tol_op_t[p], "tangents differ by %.3g (max), tolerance %.1g", e->tmax,
                 tol_op_t[p]);
     else
-        T_CHECK(e->tfrac <= 0.02, "%.1f%% of the tangents differ by more than %.1g (max 2%%)",
+        T_CHECK(e->tfrac <= 0.05, "%.1f%% of the tangents differ by more than %.1g (max 5%%)",
                 100 * e->tfrac, tol_op_t[p]);
     printf("    %s: values max %.2e L2 %.2e (forward-only plan max %.2e); tangents max %.2e L2 "
            "%.2e, %.2f%% of cells over %.0e\n",

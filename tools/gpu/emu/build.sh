@@ -4,7 +4,7 @@
 # as plain C++ with the CUDA headers, its kernels' item functions run in CPU loops.
 #   bash tools/gpu/emu/build.sh [outdir]      (make gpu-emu calls it with outdir build-gpu-emu)
 # Produces outdir/gpu-conformance-emu (run with --skip-full: the full-width network is slow on a
-# CPU). Needs only g++, gcc and the CUDA headers (CUDA_HOME, default /usr/local/cuda; cudnn.h
+# CPU) and outdir/bench-emulator-emu (the benchmark's flow on tiny tiles, e.g. --width 4 --tiles 8). Needs only g++, gcc and the CUDA headers (CUDA_HOME, default /usr/local/cuda; cudnn.h
 # there or under CUDNN_HOME).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -20,8 +20,7 @@ inc="-Isrc -Itests -Itools/gpu -I$CUDA_HOME/include -I$(dirname "$cudnn_h")"
 cflags="-O2 -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -fopenmp $inc"
 cxxflags="-O2 -std=c++17 -Wall -Wextra -Wno-unused-parameter -fopenmp $inc"
 srcs="src/error.c src/alloc.c src/timer.c src/nn.c src/nn_ref.c tools/gpu/vnet.c tools/gpu/cpu_net.c
-      tools/gpu/gpu_conformance.c $(ls src/gpu/*.cu | grep -v -e '/nccl.cu$' -e '/nn_cuda_kernels.cu$')
-      $(ls tools/gpu/emu/*.cc)"
+      $(ls src/gpu/*.cu | grep -v -e '/nccl.cu$' -e '/nn_cuda_kernels.cu$') $(ls tools/gpu/emu/*.cc)"
 mkdir -p "$out/obj"
 compile() { # source
     local src=$1 obj="$out/obj/$(echo "$1" | tr '/' '_').o"
@@ -32,8 +31,11 @@ compile() { # source
 }
 export -f compile
 export out CC CXX cflags cxxflags
-printf '%s\n' $srcs | xargs -P "$JOBS" -I{} bash -c 'compile {}'
+printf '%s\n' $srcs tools/gpu/gpu_conformance.c tools/gpu/bench_emulator.c |
+    xargs -P "$JOBS" -I{} bash -c 'compile {}'
 objs=""
 for s in $srcs; do objs="$objs $out/obj/$(echo "$s" | tr '/' '_').o"; done
-"$CXX" -o "$out/gpu-conformance-emu" $objs -fopenmp -lm
-echo "emu/build.sh: built $out/gpu-conformance-emu"
+for prog in gpu_conformance bench_emulator; do
+    "$CXX" -o "$out/$(echo "$prog" | tr '_' '-')-emu" "$out/obj/tools_gpu_$prog.c.o" $objs -fopenmp -lm
+done
+echo "emu/build.sh: built $out/gpu-conformance-emu and $out/bench-emulator-emu"
