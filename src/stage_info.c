@@ -1,5 +1,6 @@
 /* stage_info — `lemur info`: the effective configuration and the cosmology summary. */
 #include "cosmology.h"
+#include "gpu/gpu.h"
 #include "mpi/linear_power_load.h"
 #include "mpi/comm.h"
 #include "stages.h"
@@ -44,11 +45,28 @@ void stage_cosmology_summary(const struct params *p, MPI_Comm comm)
     linear_power_destroy(&power);
 }
 
+/* The GPU backend as this process sees it: compiled in or not, and the first device. */
+static void gpu_summary(void)
+{
+    struct gpu_info info;
+    char why[256];
+    if (gpu_query(0, &info, why, sizeof why))
+        msg_info("gpu: %d device(s); device 0: %s, compute capability %d.%d, %.1f GiB "
+                 "(%.1f free), CUDA runtime %d, cuDNN %d",
+                 info.n_devices, info.name, info.cc_major, info.cc_minor,
+                 (double)info.mem_total / 1073741824.0, (double)info.mem_free / 1073741824.0,
+                 info.runtime_version, info.cudnn_version);
+    else
+        msg_info("gpu: %s (CUDA backend %s); the emulator runs on the CPU", why,
+                 gpu_compiled() ? "compiled in" : "not compiled in");
+}
+
 int stage_info(const struct params *p, MPI_Comm comm)
 {
     msg_info("# lemur %s: effective configuration (defaults included)\n%s", LEMUR_VERSION,
              p->effective);
     stage_cosmology_summary(p, comm);
+    gpu_summary();
     msg_info("the configuration is valid");
     return 0;
 }
