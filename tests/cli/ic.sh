@@ -1,7 +1,7 @@
 # `lemur ic`: outputs bitwise identical at 1-4 ranks (h5diff), and every class of bad input
 # (seed, power-table range, missing / corrupt / misshapen / mistyped / incomplete ic.input,
 # unwritable output) stops with a message naming the problem, a non-zero exit and no partial file.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 PYTHON=${PYTHON:-/usr/bin/python3}
 d=$LEMUR_TMP/cli-ic
 rm -rf "$d"; mkdir -p "$d"

@@ -1,6 +1,6 @@
 # lemur jerald: bad parameters stop with a message naming the map, layer and parameter; a good
 # run writes the maps, the spectra and the displaced particles, alone and through lemur run.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 d=$LEMUR_TMP/cli-jerald
 rm -rf "$d"; mkdir -p "$d"
 cd "$d"

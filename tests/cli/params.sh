@@ -1,5 +1,5 @@
 # Parameter files and the command line: every error class names what is wrong and exits non-zero.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 d=$LEMUR_TMP/cli-params
 rm -rf "$d"; mkdir -p "$d"
 cd "$d"

@@ -1,6 +1,6 @@
 # lemur run on the default parameters (shrunk to 32^3): every stage chained in memory, the
 # manifest, plots, identical spectra at 1 and 2 ranks, and every shipped parameter file valid.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 d=$LEMUR_TMP/cli-pipeline
 rm -rf "$d"; mkdir -p "$d"

@@ -1,5 +1,5 @@
 # README.md documents every parameter exactly as the schema table says (tools/update-readme).
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 cd "$(dirname "$0")/../.."
 expected=$("$LEMUR" info --schema)
 actual=$(sed -n '/<!-- schema:begin -->/,/<!-- schema:end -->/p' README.md | sed '1d;$d')

@@ -2,7 +2,7 @@
 # finished; the rerun skips the completed stage and its outputs equal those of an uninterrupted run
 # (bitwise at the same rank count). A resume under another configuration, an unknown stage and an
 # unusable output.dir are refused with a message naming the problem.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.bash"
 PYTHON=${PYTHON:-/usr/bin/python3}
 d=$LEMUR_TMP/cli-resume
 rm -rf "$d"; mkdir -p "$d/ref" "$d/kill"
