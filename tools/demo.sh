@@ -7,9 +7,9 @@ ranks=${RANKS:-1}
 out=${OUT:-output/default}
 echo "lemur demo: mpirun -n $ranks ./lemur run config/default.yml output.dir=$out"
 mpirun -n "$ranks" --oversubscribe ./lemur run config/default.yml "output.dir=$out"
-if ls "$out"/*.h5 "$out"/*.hdf5 >/dev/null 2>&1; then
+if compgen -G "$out/*.hdf5" >/dev/null || compgen -G "$out/*.h5" >/dev/null; then
     /usr/bin/python3 tools/plot "$out" || echo "lemur demo: plots skipped (tools/plot failed)"
 fi
 echo
 echo "lemur demo: results are in $(cd "$out" && pwd):"
-ls -l "$out"
+ls -l "$out" "$out/plots" 2>/dev/null
