@@ -104,7 +104,7 @@ bench: deps
 	@bash tools/bench/run.sh $(BUILD)
 
 FORMAT_FILES = $(wildcard src/*.[ch] src/mpi/*.[ch] src/gpu/*.[ch] src/gpu/*.cu src/gpu/*.cuh \
-                 tests/*.h tests/unit/*.c tests/mpi/*.c tools/bench/*.c)
+                 tests/*.h tests/unit/*.c tests/mpi/*.c tools/bench/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 

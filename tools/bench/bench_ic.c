@@ -30,8 +30,7 @@
 #include "mpi/h5field.h"
 #include "mpi/snapshot.h"
 #include "timer.h"
-
-static volatile double sink;
+#include "bench_common.h"
 
 /** ranlxd1 uniforms per second on one core. */
 static double measure_draw_rate(void)
@@ -43,46 +42,9 @@ static double measure_draw_rate(void)
     for (int i = 0; i < n; i++)
         s += gsl_rng_uniform(r);
     double t = timer_now() - t0;
-    sink = s;
+    bench_sink = s;
     gsl_rng_free(r);
     return n / t;
-}
-
-/** Single-core float FMA rate (flop/s) on L1-resident data. */
-static double measure_flops(void)
-{
-    enum { N = 2048, REPS = 40000 };
-    static float y[N];
-    for (int i = 0; i < N; i++)
-        y[i] = 1.0f / (float)(i + 1);
-    double t0 = timer_now();
-    for (int r = 0; r < REPS; r++)
-        for (int i = 0; i < N; i++)
-            y[i] = y[i] * 0.999999f + 1e-7f;
-    double t = timer_now() - t0;
-    sink = y[N - 1];
-    return 2.0 * N * (double)REPS / t;
-}
-
-/** Sustained triad bandwidth of this process (bytes/s) while every rank runs it. */
-static double measure_bandwidth(void)
-{
-    size_t n = (size_t)16 << 20;
-    double *a = lm_malloc("bench.stream", n * sizeof(double));
-    double *b = lm_malloc("bench.stream", n * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        a[i] = (double)i;
-    double best = 0;
-    for (int r = 0; r < 4; r++) {
-        double t0 = timer_now();
-        for (size_t i = 0; i < n; i++)
-            b[i] = 1.5 * a[i] + 0.5;
-        best = fmax(best, 2.0 * (double)n * sizeof(double) / (timer_now() - t0));
-        sink = b[r];
-    }
-    lm_free(a);
-    lm_free(b);
-    return best;
 }
 
 /** Sequential write bandwidth into dir through the page cache (bytes/s; rank 0 writes 256 MiB). */
@@ -198,9 +160,9 @@ int main(int argc, char **argv)
     const char *tmp = getenv("LEMUR_TMP");
     const char *dir = argc > 3 ? argv[3] : (tmp ? tmp : "/tmp");
     double box = n * 1000.0 / 512.0;
-    struct machine m = {.draw_rate = measure_draw_rate(), .flops = measure_flops()};
+    struct machine m = {.draw_rate = measure_draw_rate(), .flops = bench_fma_rate()};
     comm_barrier(comm);
-    m.bandwidth = measure_bandwidth();
+    m.bandwidth = bench_triad_bandwidth();
     m.write_bw = measure_write_bandwidth(dir, comm);
     comm_min_double(comm, &m.draw_rate, 1);
     comm_min_double(comm, &m.flops, 1);

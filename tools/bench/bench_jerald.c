@@ -25,47 +25,7 @@
 #include "particles.h"
 #include "power.h"
 #include "timer.h"
-
-/** A pseudo-random number in [-0.5, 0.5) of a global counter (splitmix64), so that the particle
- *  set does not depend on the number of ranks. */
-static double offset(uint64_t z)
-{
-    z = (z + 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0 - 0.5;
-}
-
-/** This rank's share of an n^3 lattice (x planes in rank order) displaced by up to 0.4 cells. */
-static struct particles *lattice(int n, double box, int rank, int size)
-{
-    int64_t i0 = (int64_t)n * rank / size, i1 = (int64_t)n * (rank + 1) / size;
-    int64_t m = (i1 - i0) * n * n, q0 = i0 * n * n;
-    struct particles *p = particles_create(PARTICLES_POS, m);
-    particles_resize(p, m);
-    double h = box / n;
-    for (int64_t q = 0; q < m; q++) {
-        int64_t g[3] = {i0 + q / ((int64_t)n * n), (q / n) % n, q % n};
-        for (int d = 0; d < 3; d++) {
-            double x = (g[d] + 0.8 * offset((uint64_t)(q0 + q) * 3 + (uint64_t)d)) * h;
-            p->x[d][q] = (float)(x < 0 ? x + box : x >= box ? x - box : x);
-        }
-    }
-    return p;
-}
-
-/** CPU seconds of this process (wall time much above it means the cores were shared). */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double max_over_ranks(MPI_Comm comm, double v)
-{
-    comm_max_double(comm, &v, 1);
-    return v;
-}
+#include "bench_common.h"
 
 /** The two maps of the benchmark: dark matter and stellar mass, `layers` layers each. */
 static void make_maps(struct jerald_map maps[2], int layers)
@@ -100,7 +60,7 @@ static void print_phases(MPI_Comm comm, int n_layers)
     if (comm_rank(comm) == 0)
         printf("%-16s %10s %14s\n", "phase", "total [s]", "per layer [s]");
     for (int i = 0; i < N_PHASES; i++) {
-        double t = max_over_ranks(comm, timer_total(phases[i]));
+        double t = bench_max_over_ranks(comm, timer_total(phases[i]));
         if (comm_rank(comm) == 0)
             printf("%-16s %10.3f %14.3f\n", phases[i] + 7, t, t / n_layers);
     }
@@ -114,18 +74,18 @@ static void run_maps(struct jerald_plan *plan, const struct jerald_map maps[2],
 {
     int k = 0;
     for (int m = 0; m < 2; m++) {
-        double t_map = timer_now(), c_map = cpu_now();
+        double t_map = timer_now(), c_map = bench_cpu_seconds();
         copy_positions(work, input);
         for (int i = 0; i < maps[m].n_layers; i++) {
             double t0 = timer_now();
             jerald_layer_execute(plan, &maps[m], i, work, NULL);
-            layer_s[k++] = max_over_ranks(comm, timer_now() - t0);
+            layer_s[k++] = bench_max_over_ranks(comm, timer_now() - t0);
         }
         struct jerald_map final_only = maps[m];
         final_only.n_layers = 0;
         jerald_map_execute(plan, &final_only, work, NULL);
-        map_s[m] = max_over_ranks(comm, timer_now() - t_map);
-        cpu_s[m] = max_over_ranks(comm, cpu_now() - c_map);
+        map_s[m] = bench_max_over_ranks(comm, timer_now() - t_map);
+        cpu_s[m] = bench_max_over_ranks(comm, bench_cpu_seconds() - c_map);
     }
 }
 
@@ -141,8 +101,8 @@ int main(int argc, char **argv)
     struct power_options po = {.compensate = true, .los = 2};
     double t_plan = timer_now();
     struct jerald_plan *plan = jerald_plan_create(n_mesh, box, 6, &po, world);
-    t_plan = max_over_ranks(world, timer_now() - t_plan);
-    struct particles *input = lattice(n_side, box, rank, size);
+    t_plan = bench_max_over_ranks(world, timer_now() - t_plan);
+    struct particles *input = bench_lattice(n_side, box, rank, size);
     migrate_particles(jerald_plan_decomp(plan), input, box);
     struct particles *work = particles_create(PARTICLES_POS, input->cap);
     timer_reset();
@@ -150,8 +110,8 @@ int main(int argc, char **argv)
     run_maps(plan, maps, input, work, world, layer_s, map_s, cpu_s);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double peak = max_over_ranks(world, (double)alloc_peak());
-    double rss = max_over_ranks(world, (double)ru.ru_maxrss * 1024.0);
+    double peak = bench_max_over_ranks(world, (double)alloc_peak());
+    double rss = bench_max_over_ranks(world, (double)ru.ru_maxrss * 1024.0);
     if (rank == 0) {
         printf("bench_jerald: %d^3 particles, %d^3 mesh, box %g Mpc/h, %d rank(s); plan %.3f s\n",
                n_side, n_mesh, box, size, t_plan);

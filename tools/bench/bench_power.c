@@ -29,93 +29,21 @@
 #include "particles.h"
 #include "power.h"
 #include "timer.h"
+#include "bench_common.h"
 
 /** Keeps the measuring loops from being optimised away. */
-static volatile double sink;
-
-/** Sustained triad bandwidth of this process (bytes/s) while every rank runs it, best of a few
- *  passes over 2 x 256 MiB. */
-static double measure_bandwidth(void)
-{
-    size_t n = (size_t)32 << 20;
-    double *a = lm_malloc("bench.stream", n * sizeof(double));
-    double *b = lm_malloc("bench.stream", n * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        a[i] = (double)i;
-    double best = 0;
-    for (int r = 0; r < 4; r++) {
-        double t0 = timer_now();
-        for (size_t i = 0; i < n; i++)
-            b[i] = 1.5 * a[i] + 0.5;
-        double t = timer_now() - t0;
-        best = fmax(best, 2.0 * (double)n * sizeof(double) / t);
-        sink = b[r];
-    }
-    lm_free(a);
-    lm_free(b);
-    return best;
-}
-
-/** Single-core float FMA rate (flop/s) on L1-resident data: the FFT's compute ceiling. */
-static double measure_flops(void)
-{
-    enum { N = 2048, REPS = 40000 };
-    static float y[N];
-    for (int i = 0; i < N; i++)
-        y[i] = 1.0f / (float)(i + 1);
-    double t0 = timer_now();
-    for (int r = 0; r < REPS; r++)
-        for (int i = 0; i < N; i++)
-            y[i] = y[i] * 0.999999f + 1e-7f;
-    double t = timer_now() - t0;
-    sink = y[N - 1];
-    return 2.0 * N * (double)REPS / t;
-}
-
-/** A pseudo-random number in [-0.5, 0.5) of a global counter (splitmix64), so that the particle
- *  set does not depend on the number of ranks. */
-static double offset(uint64_t z)
-{
-    z = (z + 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0 - 0.5;
-}
-
-/** This rank's share of an n^3 lattice (x planes in rank order) displaced by up to 0.4 cells. */
-static struct particles *lattice(int n, double box, int rank, int size)
-{
-    int64_t i0 = (int64_t)n * rank / size, i1 = (int64_t)n * (rank + 1) / size;
-    int64_t m = (i1 - i0) * n * n, q0 = i0 * n * n;
-    struct particles *p = particles_create(PARTICLES_POS, m);
-    particles_resize(p, m);
-    double h = box / n;
-    for (int64_t q = 0; q < m; q++) {
-        int64_t g[3] = {i0 + q / ((int64_t)n * n), (q / n) % n, q % n};
-        for (int d = 0; d < 3; d++) {
-            double x = (g[d] + 0.8 * offset((uint64_t)(q0 + q) * 3 + (uint64_t)d)) * h;
-            p->x[d][q] = (float)(x < 0 ? x + box : x >= box ? x - box : x);
-        }
-    }
-    return p;
-}
 
 struct stage_row {
     const char *name, *timer;
     double floor_s;
 };
 
-static double max_over_ranks(MPI_Comm comm, double v)
-{
-    comm_max_double(comm, &v, 1);
-    return v;
-}
-
 static void print_table(MPI_Comm comm, const struct stage_row *rows, int n_rows, int repeats)
 {
     if (comm_rank(comm) == 0)
         printf("%-10s %12s %12s %10s\n", "stage", "time [s]", "floor [s]", "time/floor");
     for (int i = 0; i < n_rows; i++) {
-        double t = max_over_ranks(comm, timer_total(rows[i].timer)) / repeats;
+        double t = bench_max_over_ranks(comm, timer_total(rows[i].timer)) / repeats;
         if (comm_rank(comm) == 0)
             printf("%-10s %12.4f %12.4f %10.1f\n", rows[i].name, t, rows[i].floor_s,
                    t / rows[i].floor_s);
@@ -132,10 +60,10 @@ int main(int argc, char **argv)
     const double boxes[3] = {box, box, box};
     struct power_options o = {.compensate = true};
     struct power_plan *pp = power_plan_create(n, boxes, &o, world);
-    struct particles *p = lattice(n_side, box, rank, size);
+    struct particles *p = bench_lattice(n_side, box, rank, size);
     double t_migrate = timer_now();
     migrate_particles(power_plan_decomp(pp), p, box);
-    t_migrate = max_over_ranks(world, timer_now() - t_migrate);
+    t_migrate = bench_max_over_ranks(world, timer_now() - t_migrate);
     float *mesh = power_mesh_alloc(pp, "bench.mesh");
     struct power_spectrum *s = power_spectrum_create(power_plan_n_bins(pp), 1);
     power_density(pp, p, mesh, NULL); /* warm-up: first touch of the mesh pages */
@@ -146,8 +74,8 @@ int main(int argc, char **argv)
         power_measure(pp, 1, &mesh, &mesh, s);
         timer_stop("bench.total");
     }
-    double peak = max_over_ranks(world, (double)alloc_peak());
-    double bw = measure_bandwidth(), fl = measure_flops();
+    double peak = bench_max_over_ranks(world, (double)alloc_peak());
+    double bw = bench_triad_bandwidth(), fl = bench_fma_rate();
     comm_min_double(world, &bw, 1);
     comm_min_double(world, &fl, 1);
     double np = pow(n_side, 3), nm = pow(n_mesh, 3), nk = nm / 2, P = size;
