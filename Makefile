@@ -84,7 +84,7 @@ tests-build: lemur $(TEST_BIN)
 
 debug:
 	$(MAKE) BUILD=build-debug OPT="-O0 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	        LDFLAGS="-fsanitize=address,undefined" build-debug/lemur
+	        LDFLAGS="-fsanitize=address,undefined -fopenmp" build-debug/lemur
 
 deps:
 	@bash tools/install-deps.sh
