@@ -135,7 +135,6 @@ static struct nn_backend_plan *plan_new(const struct nn_cuda_options *opt, bool 
 static bool plan_init_device(struct nn_backend_plan *p, struct lm_err *err)
 {
     CUDA_TRY(err, cudaGetDevice(&p->device));
-    CUDA_TRY(err, cudaDeviceGetAttribute(&p->sm_count, cudaDevAttrMultiProcessorCount, p->device));
     CUDA_TRY(err, cudaStreamCreateWithFlags(&p->s_comp, cudaStreamNonBlocking));
     CUDA_TRY(err, cudaStreamCreateWithFlags(&p->s_up, cudaStreamNonBlocking));
     CUDA_TRY(err, cudaStreamCreateWithFlags(&p->s_down, cudaStreamNonBlocking));

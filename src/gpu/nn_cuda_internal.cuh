@@ -172,7 +172,6 @@ struct nn_backend_plan {
     struct cnode *cn;
     struct nn_buf *buf;
     size_t workspace;
-    int sm_count;
     /* handles and streams */
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
@@ -206,10 +205,12 @@ struct nn_cuda_options nn_cuda_backend_options(const struct nn_backend *be);
 /** The CUDA plan behind a generic plan (fatal when p is not a CUDA plan). */
 struct nn_backend_plan *nn_cuda_impl(const struct nn_plan *p);
 
-/* Plan construction (nn_cuda_plan.cu). */
+/* Plan creation and destruction (nn_cuda_backend.cu), layout (nn_cuda_plan.cu). */
+/** Create a plan of g for options opt on the current device (NULL with err on failure). */
 struct nn_backend_plan *nn_cuda_plan_create(const struct nn_cuda_options *opt,
                                             const struct nn_graph *g, bool tangents,
                                             struct lm_err *err);
+/** Free everything of *p (NULL-safe) and set *p = NULL. */
 void nn_cuda_plan_destroy(struct nn_backend_plan **p);
 /** Analysis, layout and cuDNN algorithm choice (mode: an enum dnn_mode) of graph g into p, whose
  *  opt, elem, tangents and slots are set. No device allocation except for DNN_MEASURE. */
@@ -231,7 +232,9 @@ void nn_cuda_plan_free_raw(struct nn_backend_plan *p);
 void nn_cuda_plan_free_profiling(struct nn_backend_plan *p);
 
 /* Execution (nn_cuda_exec.cu). */
+/** Reorder and convert premodulated weights into the plan's device layout (vtable entry). */
 void nn_cuda_set_weights(struct nn_backend_plan *p, const struct nn_weights *w);
+/** Synchronous execution (vtable entry): begin and end of one execution. */
 void nn_cuda_execute(struct nn_backend_plan *p, const struct nn_io *io, void *workspace);
 
 /** True when view v is densely packed (pixel stride c, rows and planes contiguous). */

@@ -345,21 +345,31 @@ static void mark_late_ancestors(const struct nn_node *nodes, const int *pos, int
     }
 }
 
-/* If ADD node a can fuse into a convolution operand c once the other operand's late ancestors
- * run before c, move them there (at: position -> node, pos: node -> position). */
+/* True when node c can take an add into its epilogue: a convolution without activation that only
+ * the add reads. */
+static bool fusable_conv(const struct nn_backend_plan *p, int c)
+{
+    const struct nn_node *cn = &p->nodes[c];
+    return (cn->op == NN_OP_CONV || cn->op == NN_OP_TCONV) && cn->act == NN_ACT_NONE &&
+           direct_readers(p, c) == 1;
+}
+
+/* If ADD node a can fuse into its convolution operand c once the other operand's late ancestors
+ * run before c, move them there (at: position -> node, pos: node -> position). The later
+ * operand is tried first (nothing to move when the other is already computed). */
 static void hoist_for_add(const struct nn_backend_plan *p, int a, int *at, int *pos, char *anc,
                           int *stack)
 {
     const struct nn_node *nd = &p->nodes[a];
     if (nd->in[0] == nd->in[1])
         return;
-    int c = pos[nd->in[0]] > pos[nd->in[1]] ? nd->in[0] : nd->in[1], q = nd->in[0] + nd->in[1] - c;
-    const struct nn_node *cn = &p->nodes[c];
-    if ((cn->op != NN_OP_CONV && cn->op != NN_OP_TCONV) || cn->act != NN_ACT_NONE ||
-        direct_readers(p, c) != 1)
+    int late = pos[nd->in[0]] > pos[nd->in[1]] ? nd->in[0] : nd->in[1];
+    int early = nd->in[0] + nd->in[1] - late;
+    int c = fusable_conv(p, late) ? late : fusable_conv(p, early) ? early : -1;
+    if (c < 0 || c == late)
         return;
     memset(anc, 0, p->n_nodes);
-    mark_late_ancestors(p->nodes, pos, q, pos[c], anc, stack);
+    mark_late_ancestors(p->nodes, pos, late, pos[c], anc, stack);
     if (anc[c])
         return;
     int *moved = stack, n_moved = 0, w = pos[c];

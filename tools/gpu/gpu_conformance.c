@@ -393,8 +393,8 @@ static struct nn_graph *graph_crop_concat(void)
     return g;
 }
 
-/* The residual block in both orders (skip first: the add fuses into the conv; skip last: a
- * separate add), plus adds of views. */
+/* The residual block in both orders (skip first: the add fuses into the conv; skip last: the plan
+ * hoists the skip before the conv, then fuses), plus adds that cannot fuse. */
 static struct nn_graph *graph_residual(bool skip_first)
 {
     struct nn_graph *g = nn_graph_create();
@@ -484,7 +484,7 @@ static void all_op_cases(void)
              "tconv k3 s2 4->3 (overlapping taps)");
     op_cases(graph_crop_concat(), -1, &strided, "crop/concat views, packed conv input");
     op_cases(graph_residual(true), -1, &strided, "residual, skip first (fused add)");
-    op_cases(graph_residual(false), -1, &nodx, "residual, skip last (separate add)");
+    op_cases(graph_residual(false), -1, &nodx, "residual, skip last (hoisted, fused)");
     op_cases(graph_unet(), -1, &strided, "down/up/concat (tangent modes)");
     op_cases(graph_conv(5, 6, 3, 1, false, NN_ACT_LRELU, 8, 9, 7), 0, &PLAIN,
              "conv with u[1] = 0 (two-conv tangent)");
@@ -750,8 +750,8 @@ static void case_measure(void)
     nn_graph_destroy(&g);
 }
 
-/* Profiling report and plan facts of a V-Net plan (fusions of the skip-first builder; they do not
- * depend on the width). */
+/* Profiling report and plan facts of a V-Net plan (its skips are built last, so the fused adds
+ * need the plan's hoisting; the counts do not depend on the width). */
 static void case_profile_info(void)
 {
     int out[3] = {8, 8, 8};

@@ -15,23 +15,28 @@ static int slot(struct nn_graph *g, const char *block, const char *layer, int ci
     return nn_graph_add_conv(g, &d);
 }
 
-/* Residual block R(cin -> cout): conv3 -> LReLU -> conv3, + crop(conv1 skip, 2), then act. */
+/* Residual block R(cin -> cout): conv3 -> LReLU -> conv3, + crop(conv1 skip, 2), then act. Nodes
+ * are named after their slots. */
 static int residual(struct nn_graph *g, int in, int cin, int cout, bool act, const char *name)
 {
     int mid = cin > cout ? cin : cout;
-    int sk = slot(g, name, "skip", cin, cout, 1, 1, false);
     int c0 = slot(g, name, "convs.0", cin, mid, 3, 1, false);
     int c2 = slot(g, name, "convs.2", mid, cout, 3, 1, false);
-    int s = nn_graph_conv(g, in, sk, NN_ACT_NONE, name);
-    int h = nn_graph_conv(g, in, c0, NN_ACT_LRELU, name);
-    int r = nn_graph_conv(g, h, c2, NN_ACT_NONE, name);
-    return nn_graph_add(g, r, nn_graph_crop(g, s, 2, name), act ? NN_ACT_LRELU : NN_ACT_NONE, name);
+    int sk = slot(g, name, "skip", cin, cout, 1, 1, false);
+    int h = nn_graph_conv(g, in, c0, NN_ACT_LRELU, g->convs[c0].name);
+    int r = nn_graph_conv(g, h, c2, NN_ACT_NONE, g->convs[c2].name);
+    int s = nn_graph_conv(g, in, sk, NN_ACT_NONE, g->convs[sk].name);
+    char sum[NN_NAME_LEN];
+    snprintf(sum, sizeof sum, "%.50s.sum", name);
+    return nn_graph_add(g, r, nn_graph_crop(g, s, 2, g->convs[sk].name),
+                        act ? NN_ACT_LRELU : NN_ACT_NONE, sum);
 }
 
 /* Down (k2 s2 conv) or up (k2 s2 transposed conv) block, then LReLU. */
 static int resample(struct nn_graph *g, int in, int w, bool up, const char *name)
 {
-    return nn_graph_conv(g, in, slot(g, name, "convs.0", w, w, 2, 2, up), NN_ACT_LRELU, name);
+    int sl = slot(g, name, "convs.0", w, w, 2, 2, up);
+    return nn_graph_conv(g, in, sl, NN_ACT_LRELU, g->convs[sl].name);
 }
 
 /* Up block, then concat [crop(skip, c), up] and residual block (2w -> w). */

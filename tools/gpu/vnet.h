@@ -11,7 +11,8 @@
 
 /** The V-Net graph for an output tile of out[0] x out[1] x out[2] cells (multiples of 8, input
  *  out + 96 per axis), 3 input and output channels, `width` channels inside. Residual blocks are
- *  built skip first, so that their adds can fuse into the second convolution. Check nn_graph_ok. */
+ *  built in the layer order of the model files (convs.0, convs.2, skip), as emunet.c builds them.
+ *  Check nn_graph_ok. */
 struct nn_graph *vnet_graph(const int out[3], int width);
 
 /** Number of parameters of the graph's styled convolutions (style weights and biases included,
