@@ -116,6 +116,33 @@ int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field
     return n_out;
 }
 
+/* Compute kernel: as cic_paint, one field into a double accumulator; every contribution is the
+ * exact double product of the float weight and the float stencil weight, so only the order of
+ * the double sums depends on the particle order. */
+int64_t cic_paint_double(const struct cic_slab *s, double *acc, int field,
+                         const struct cic_points *pts, double shift)
+{
+    double scale[3];
+    axis_scales(s, scale);
+    int64_t plane = cic_plane_size(s), n_out = 0;
+    for (int64_t i = 0; i < pts->n; i++) {
+        struct cic_stencil st;
+        if (!cic_locate(s, scale, shift, pts, i, &st)) {
+            n_out++;
+            continue;
+        }
+        float w0 = pts->w ? pts->w[i] : 1.0f;
+        double w = pts->fw[field] ? (double)w0 * pts->fw[field][i] : (double)w0;
+        for (int a = 0; a < 2; a++) {
+            double *p = acc + (st.lx + 1 + a) * plane;
+            for (int b = 0; b < 2; b++)
+                for (int c = 0; c < 2; c++)
+                    p[st.y[b] + st.z[c]] += w * st.w[(a * 2 + b) * 2 + c];
+        }
+    }
+    return n_out;
+}
+
 int64_t cic_readout(const struct cic_slab *s, int n_fields, const struct cic_field *fields,
                     const struct cic_points *pts, double shift, float *const out[])
 {

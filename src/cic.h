@@ -19,6 +19,9 @@
  * Up to CIC_MAX_FIELDS fields are painted or read in one pass over the particles (the weights are
  * computed once): mass and three velocity components, or three gradient components. Everything
  * here is Local. Painting is serial (a fixed order of the sums, so results are reproducible);
+ * cic_paint_double accumulates in double, which makes the float result effectively independent of
+ * the order of the points (the distributed painter uses it, so maps do not depend on the rank
+ * count);
  * readout, free of write conflicts, is OpenMP-parallel over the points.
  */
 #ifndef LEMUR_CIC_H
@@ -66,6 +69,15 @@ void cic_zero(const struct cic_slab *s, int n_fields, const struct cic_field *fi
  *          0 when the points were migrated to this slab). Local. */
 int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field *fields,
                   const struct cic_points *pts, double shift);
+
+/** Paint the points onto one field held in double, adding to what acc holds: acc is
+ *  [nx + 2][n1][row] doubles, plane 0 the ghost x0 - 1, planes 1 .. nx the owned planes, plane
+ *  nx + 1 the ghost x0 + nx. Field `field` of pts receives w[i] * fw[field][i] (each contribution
+ *  w * stencil weight is formed exactly in double), so the result depends on the order of the
+ *  points only through double rounding — far below float32 resolution.
+ *  @return as cic_paint. Local. */
+int64_t cic_paint_double(const struct cic_slab *s, double *acc, int field,
+                         const struct cic_points *pts, double shift);
 
 /** Read n_fields fields (owned and filled ghost planes) at the points: out[f][i] receives the
  *  CIC-weighted sum of the 8 nodes of point i (weights of pts are ignored).

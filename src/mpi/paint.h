@@ -3,17 +3,31 @@
  *
  * Particles are first migrated to the rank owning their cell in the plan's slab decomposition
  * (paint_plan_decomp, which matches the FFT's real-space distribution; use migrate_particles from
- * src/mpi/migrate.h). Each rank then paints its particles into its own planes of the FFT buffer
- * plus two ghost planes held by the plan (x0 - 1 for the interlacing shift, x0 + nx), and the halo
- * accumulate adds each ghost plane onto the rank that owns it. Readout is the adjoint: the ghost
+ * src/mpi/migrate.h). Each rank then paints its particles into a double accumulator held by the
+ * plan: its own planes plus two ghost planes (x0 - 1 for the interlacing shift, x0 + nx); the halo
+ * accumulate adds each ghost plane, in double, onto the rank that owns it, and only then is every
+ * owned node rounded once to float into the caller's FFT buffer. Readout is the adjoint: the ghost
  * planes are filled from their owners, then every particle reads its 8 nodes locally.
+ *
+ * Why double: the order in which the particles' contributions reach a node depends on the rank
+ * count (migration reorders the particles, ghost planes are added after the owned sums). In float
+ * that order shows up at ~1e-6 of the map; in double the order changes the sum by ~1e-16
+ * relative, so the final float mesh is the same at any rank count (bitwise, except for a sum that
+ * falls within a double rounding of a float rounding boundary: then 1 float ulp).
+ *
+ * Memory: the accumulator is reused field by field (one pass over the particles per field, the
+ * stencil recomputed each time) rather than held per field, so it costs
+ * 8 (nx + 2) n1 row bytes per rank whatever the number of fields — about twice one float field's
+ * local slab — plus two double receive planes (16 n1 row bytes) and the 2 n_fields float ghost
+ * planes used by readout. A per-field accumulator would cost n_fields times as much to save the
+ * repeated stencil arithmetic, which is cheap next to the scattered adds.
  *
  * Why mesh ghosts rather than particle ghosts: the traffic is two planes per field and rank,
  * independent of the particle load (particle ghosts would move every particle within one cell of
- * a slab face, with all its fields), and the owned planes are painted in place in the FFT buffer,
- * so the only extra memory is the ghost planes. The plane exchange is a two-neighbour ring along
- * x written here rather than a generic box-overlap plan, whose accumulate would need a separate
- * ghosted copy of the whole slab.
+ * a slab face, with all its fields), and the only extra memory is the ghost planes and the double
+ * accumulator above (no ghosted copy of the particles). The plane exchange is a two-neighbour ring
+ * along x written here rather than a generic box-overlap plan, whose accumulate would need a
+ * separate ghosted copy of the whole slab.
  *
  * Ranks that own no plane (more ranks than planes) hold no particles after migration; they take
  * part in every collective with nothing to do.
@@ -30,8 +44,9 @@
 struct paint_plan;
 
 /** Plan painting and readout of up to n_fields fields on the real layout of a float FFT plan.
- *  Allocates the ghost planes (2 n_fields planes) and the receive planes. Collective on comm
- *  (duplicated). Free with paint_plan_destroy. */
+ *  Allocates the float ghost planes (2 n_fields planes), the double accumulator ("paint.accum",
+ *  nx + 2 planes, none on a rank without planes) and the two double receive planes. Collective on
+ * comm (duplicated). Free with paint_plan_destroy. */
 struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, MPI_Comm comm);
 
 /** Free the plan (NULL-safe) and set *p = NULL. Collective on its communicator. */
@@ -45,7 +60,9 @@ const struct cic_slab *paint_plan_slab(const struct paint_plan *p);
 
 /** Paint the points into fields[0..n_fields-1] (float FFT buffers of the plan's layout, real view):
  *  each field's owned planes are overwritten with the CIC density of the points (weights of pts),
- *  ghost contributions of every rank included. Padding of the rows is zeroed.
+ *  ghost contributions of every rank included, summed in double and rounded once to float, so the
+ *  result does not depend on the rank count or the order of the points. Padding of the rows is
+ *  zeroed. Allocates nothing.
  *  @param shift  0, or -0.5 for the second mesh of interlacing
  *  A point outside this rank's slab is a bug in the caller's migration (fatal, with the count).
  *  Collective on the plan's communicator. */
@@ -57,7 +74,8 @@ void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
 void paint_readout(struct paint_plan *p, int n_fields, float *const fields[],
                    const struct cic_points *pts, double shift, float *const out[]);
 
-/** Bytes this rank sends per field and execution (two planes, or 0 without planes). Local. */
+/** Bytes this rank sends per field and paint_execute (two double planes, or 0 without planes).
+ *  Local. */
 size_t paint_plan_bytes_per_field(const struct paint_plan *p);
 
 #endif

@@ -12,8 +12,8 @@
  *     bitwise the same particles as one call;
  *   - dark-matter, stellar and HI maps on all ranks equal a one-process evaluation of the same
  *     particles (MPI_COMM_SELF) on even, odd and tiny meshes (some ranks without planes): rms
- *     difference <= 1e-6 of the map's rms, largest <= 2e-6 of its largest value (float32
- *     positions: a 1-ulp change of one coordinate moves ~ulp N / L of a particle between cells).
+ *     difference <= 1e-6 of the map's rms, largest <= 1e-6 of its largest value (painting sums in
+ *     double, so the rank count's order of the sums does not reach the float maps).
  */
 #define T_USE_MPI
 #include "harness.h"
@@ -173,7 +173,7 @@ static void compare_maps(int n_side, int n_mesh)
             dmax = fmax(dmax, fabs(d));
             vmax = fmax(vmax, fabs(serial[m][i]));
         }
-        T_CHECK(sqrt(d2 / m2) <= 1e-6 && dmax <= 2e-6 * vmax,
+        T_CHECK(sqrt(d2 / m2) <= 1e-6 && dmax <= 1e-6 * vmax,
                 "mesh %d, map %d: rms diff %.3g of rms, max diff %.3g of max", n_mesh, m,
                 sqrt(d2 / m2), dmax / vmax);
         lm_free(dist[m]);
