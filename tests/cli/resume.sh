@@ -37,9 +37,25 @@ for _ in $(seq 600); do
     kill -0 $pid 2>/dev/null || break
     sleep 0.05
 done
-kill -9 -- -$pid 2>/dev/null
+# SIGKILL mpirun's group and every rank of this run (MPI launchers may give ranks their own
+# process groups), as a batch system's kill would, and wait until none is left.
+kill_run() {
+    kill -9 -- -$pid 2>/dev/null
+    local p here
+    here=$(pwd -P)
+    for _ in $(seq 100); do
+        local left=0
+        for p in $(pgrep -f "$LEMUR run run.yml"); do
+            [ "$(readlink "/proc/$p/cwd")" = "$here" ] || continue
+            kill -9 "$p" 2>/dev/null
+            left=1
+        done
+        [ $left -eq 0 ] && break
+        sleep 0.05
+    done
+}
+kill_run
 wait $pid 2>/dev/null
-sleep 0.2
 cd "$d"
 check "the run was killed while power was running" [ $seen -eq 1 ]
 check "the killed run left power 'running' in the manifest" [ "$(stage_status kill/out power)" = running ]
