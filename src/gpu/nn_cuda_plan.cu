@@ -111,7 +111,7 @@ static void analyse_fusions(struct nn_backend_plan *p)
     lm_free(ready);
 }
 
-/* Views of every node from the buffer offsets in p->buf (placeholders before placement). */
+/* Views of every node from the buffer offsets in p->buf (provisional until placement). */
 static void set_views(struct nn_backend_plan *p)
 {
     for (int i = 0; i < p->n_nodes; i++) {
