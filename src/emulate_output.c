@@ -13,9 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Critical density in 1e10 Msun/h per (Mpc/h)^3 (the Gadget mass unit). */
-#define RHO_CRIT 27.7536627
-
 static const char *const psi_names[3] = {"psi_x", "psi_y", "psi_z"};
 static const char *const vel_names[3] = {"vel_x", "vel_y", "vel_z"};
 
@@ -64,19 +61,12 @@ void emulate_output_path(const struct params *p, int iz, const char *kind, char 
 bool emulate_write_snapshot(const struct params *p, int iz, const struct emulate_results *r,
                             const struct box3 *block, MPI_Comm comm, struct lm_err *err)
 {
-    struct cosmology c = stage_cosmology(p);
     double z = p->emulator.redshifts.v[iz], L = p->box.size, n = (double)p->box.n;
     int nn[3] = {(int)p->box.n, (int)p->box.n, (int)p->box.n};
     timer_start("emulate.particles");
     struct particles *ps = emulate_particles_create(r, block, nn, L / n);
     timer_stop("emulate.particles");
-    struct snapshot_header h = {.time = 1.0 / (1.0 + z),
-                                .redshift = z,
-                                .box_size = L,
-                                .omega0 = c.Omega_m,
-                                .omega_lambda = 1.0 - c.Omega_m,
-                                .hubble_param = c.h};
-    h.mass[1] = c.Omega_m * RHO_CRIT * pow(L / n, 3);
+    struct snapshot_header h = stage_snapshot_header(p, z);
     struct snapshot_write_opts o = {.n_files = (int)p->particles.n_files, .config = p->effective};
     char path[H5IO_PATH_MAX];
     emulate_output_path(p, iz, EMULATE_SNAPSHOT_NAME, path, sizeof path);

@@ -18,9 +18,6 @@
 
 const char *const ic_field_psi_names[3] = {"psi_x", "psi_y", "psi_z"};
 
-/* Critical density in 1e10 Msun/h per (Mpc/h)^3. */
-#define RHO_CRIT 27.7536627
-
 /* The block of an x-slab field with padded rows. */
 static struct h5field_block slab_block(const struct fft_layout *l)
 {
@@ -129,17 +126,11 @@ static bool write_particles(const char *path, const struct ic_fields *f, const s
                             MPI_Comm comm, struct lm_err *err)
 {
     struct cosmology c = stage_cosmology(p);
-    double z = p->ic.redshift, L = p->box.size, n = (double)p->box.n;
+    double z = p->ic.redshift, L = p->box.size;
     timer_start("ic.particles");
     struct particles *ps = ic_particles_create(f, &c, L, z);
     timer_stop("ic.particles");
-    struct snapshot_header h = {.time = 1.0 / (1.0 + z),
-                                .redshift = z,
-                                .box_size = L,
-                                .omega0 = c.Omega_m,
-                                .omega_lambda = 1.0 - c.Omega_m,
-                                .hubble_param = c.h};
-    h.mass[1] = c.Omega_m * RHO_CRIT * pow(L / n, 3);
+    struct snapshot_header h = stage_snapshot_header(p, z);
     struct snapshot_write_opts o = {.n_files = (int)p->output.snapshot_files,
                                     .config = p->effective};
     timer_start("ic.write_snapshot");

@@ -2,6 +2,7 @@
 #include "cosmology.h"
 #include "gpu/gpu.h"
 #include "mpi/linear_power_load.h"
+#include "mpi/snapshot.h"
 #include "mpi/comm.h"
 #include "stages.h"
 #include "version.h"
@@ -17,6 +18,24 @@ struct cosmology stage_cosmology(const struct params *p)
                               .n_s = c->n_s,
                               .sigma8 = c->sigma8,
                               .T_cmb = c->T_cmb};
+}
+
+/* Critical density today in 1e10 Msun/h per (Mpc/h)^3 (3 H0^2 / 8 pi G with H0 = 100 h km/s/Mpc).
+ */
+#define RHO_CRIT 27.7536627
+
+struct snapshot_header stage_snapshot_header(const struct params *p, double z)
+{
+    struct cosmology c = stage_cosmology(p);
+    double cell = p->box.size / (double)p->box.n;
+    struct snapshot_header h = {.time = 1.0 / (1.0 + z),
+                                .redshift = z,
+                                .box_size = p->box.size,
+                                .omega0 = c.Omega_m,
+                                .omega_lambda = 1.0 - c.Omega_m,
+                                .hubble_param = c.h};
+    h.mass[1] = c.Omega_m * RHO_CRIT * cell * cell * cell;
+    return h;
 }
 
 void stage_cosmology_summary(const struct params *p, MPI_Comm comm)

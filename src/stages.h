@@ -19,6 +19,11 @@ struct cosmology;
 /** The flat LCDM parameters of the run. Local. */
 struct cosmology stage_cosmology(const struct params *p);
 
+struct snapshot_header;
+/** The Gadget header of the run's particles at redshift z: a, z, box, cosmology, and the particle
+ *  mass Omega_m rho_crit (box.size / box.n)^3 [1e10 Msun/h]. Local. */
+struct snapshot_header stage_snapshot_header(const struct params *p, double z);
+
 /** Print the cosmology summary only (used by info and at the start of run). Collective. */
 void stage_cosmology_summary(const struct params *p, MPI_Comm comm);
 
