@@ -32,8 +32,8 @@ ifeq ($(CUDA),1)
   GPU_OBJ := $(GPU_SRC:%.cu=$(BUILD)/%.o)
   NVCCFLAGS ?= -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
   NVCCFLAGS += -Isrc -I$(CUDA_HOME)/include -Xcompiler -fPIC,-Wall
-  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcufft -lnccl \
-            -lcudart -lstdc++
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcufft -lcudart \
+            -lstdc++
 else
   GPU_SRC := src/gpu/nocuda.c
   GPU_OBJ := $(BUILD)/src/gpu/nocuda.o

@@ -17,6 +17,13 @@ struct alloc_head {
 
 #define ALLOC_MAGIC 0x6c656d75u
 
+/* One row of the per-label table. */
+struct alloc_label_stat {
+    const char *label;
+    size_t current;
+    size_t peak;
+    size_t n_calls;
+};
 static struct alloc_label_stat g_labels[ALLOC_MAX_LABELS];
 static int g_n_labels = 0;
 static size_t g_current = 0, g_peak = 0;
@@ -109,17 +116,6 @@ char *lm_strdup(const char *label, const char *s)
 
 size_t alloc_current(void) { return g_current; }
 size_t alloc_peak(void) { return g_peak; }
-
-size_t alloc_label_peak(const char *label)
-{
-    for (int i = 0; i < g_n_labels; i++)
-        if (strcmp(g_labels[i].label, label) == 0)
-            return g_labels[i].peak;
-    return 0;
-}
-
-int alloc_n_labels(void) { return g_n_labels; }
-struct alloc_label_stat alloc_label(int i) { return g_labels[i]; }
 
 void alloc_report(FILE *f)
 {

@@ -27,19 +27,7 @@ char *lm_strdup(const char *label, const char *s);
 size_t alloc_current(void);
 /** Peak of alloc_current since start. */
 size_t alloc_peak(void);
-/** Current and peak bytes of one label (0 when unknown). */
-size_t alloc_label_peak(const char *label);
 
-/** One row of the per-label table. */
-struct alloc_label_stat {
-    const char *label;
-    size_t current;
-    size_t peak;
-    size_t n_calls;
-};
-/** Number of labels seen so far, and access to their rows (valid until the next allocation). */
-int alloc_n_labels(void);
-struct alloc_label_stat alloc_label(int i);
 /** Print the per-label table of this process (labels with a non-zero peak) to f. Local. */
 void alloc_report(FILE *f);
 

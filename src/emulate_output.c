@@ -4,7 +4,7 @@
 
 #include "alloc.h"
 #include "mpi/comm.h"
-#include "mpi/h5field.h"
+#include "mpi/field_file.h"
 #include "mpi/snapshot.h"
 #include "stages.h"
 #include "timer.h"
@@ -12,9 +12,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char *const psi_names[3] = {"psi_x", "psi_y", "psi_z"};
-static const char *const vel_names[3] = {"vel_x", "vel_y", "vel_z"};
 
 /* q + psi wrapped into [0, L) in double, then rounded to float (a value rounding to L is 0). */
 static float wrap_position(double q, double psi, double L)
@@ -68,7 +65,7 @@ bool emulate_write_snapshot(const struct params *p, int iz, const struct emulate
     timer_stop("emulate.particles");
     struct snapshot_header h = stage_snapshot_header(p, z);
     struct snapshot_write_opts o = {.n_files = (int)p->particles.n_files, .config = p->effective};
-    char path[H5IO_PATH_MAX];
+    char path[PARAMS_PATH_MAX];
     emulate_output_path(p, iz, EMULATE_SNAPSHOT_NAME, path, sizeof path);
     timer_start("emulate.write_snapshot");
     bool ok = snapshot_write(path, &h, ps, &o, comm, err);
@@ -81,44 +78,33 @@ bool emulate_write_snapshot(const struct params *p, int iz, const struct emulate
     return ok;
 }
 
-static bool write_field_attrs(hid_t file, const struct params *p, double z)
-{
-    double box = p->box.size, om = p->cosmology.Omega_m;
-    long n = p->box.n;
-    return h5io_attr_write(file, "BoxSize", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &box) &&
-           h5io_attr_write(file, "Nmesh", H5T_NATIVE_LONG, H5T_STD_I64LE, 0, &n) &&
-           h5io_attr_write(file, "Redshift", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &z) &&
-           h5io_attr_write(file, "Omega_m", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &om) &&
-           h5io_attr_write_string(file, "units",
-                                  "psi_x, psi_y, psi_z: Mpc/h (emulated nonlinear displacement "
-                                  "Psi_NL(q), x = q + Psi_NL); vel_x, vel_y, vel_z: km/s "
-                                  "(peculiar velocity)") &&
-           h5io_attr_write_string(file, "lemur_config", p->effective ? p->effective : "");
-}
-
 bool emulate_write_fields(const struct params *p, int iz, const struct emulate_results *r,
                           const struct box3 *block, MPI_Comm comm, struct lm_err *err)
 {
-    char path[H5IO_PATH_MAX + 8];
-    emulate_output_path(p, iz, EMULATE_FIELD_NAME, path, H5IO_PATH_MAX);
+    char path[PARAMS_PATH_MAX + 8];
+    emulate_output_path(p, iz, EMULATE_FIELD_NAME, path, PARAMS_PATH_MAX);
     strcat(path, ".hdf5");
-    struct h5io_file file;
+    struct field_file_meta m = {.box_size = p->box.size,
+                                .n_mesh = p->box.n,
+                                .redshift = p->emulator.redshifts.v[iz],
+                                .omega_m = p->cosmology.Omega_m,
+                                .config = p->effective};
     timer_start("emulate.write_fields");
-    bool ok = h5io_create(&file, path, comm, err);
+    struct field_file *file = field_file_create(path, FIELD_FILE_EMULATED, &m, comm, err);
+    bool ok = file != NULL;
     if (ok) {
-        if (!write_field_attrs(file.id, p, p->emulator.redshifts.v[iz]))
-            lm_err_set(err, "%s: writing the attributes failed", file.tmp);
-        ok = comm_agree_soft(comm, err);
         int n[3] = {(int)p->box.n, (int)p->box.n, (int)p->box.n};
-        struct h5field_block b = h5field_block_make(n, block, r->dims);
+        struct field_file_block b = field_file_block_make(n, block, r->dims);
         int64_t o = box3_empty(block)
                         ? 0
                         : box3_offset(&r->box, r->dims, block->lo[0], block->lo[1], block->lo[2]);
         for (int a = 0; a < 3 && ok; a++)
-            ok = h5field_write(&file, psi_names[a], &b, r->psi + a * r->plane + o, err);
+            ok =
+                field_file_write(file, field_file_psi_names[a], &b, r->psi + a * r->plane + o, err);
         for (int a = 0; a < 3 && ok && r->vel; a++)
-            ok = h5field_write(&file, vel_names[a], &b, r->vel + a * r->plane + o, err);
-        ok = h5io_finish(&file, ok, err);
+            ok =
+                field_file_write(file, field_file_vel_names[a], &b, r->vel + a * r->plane + o, err);
+        ok = field_file_close(&file, ok, err);
     }
     timer_stop("emulate.write_fields");
     if (ok)

@@ -4,9 +4,9 @@
 #include "alloc.h"
 #include "cosmology.h"
 #include "mpi/comm.h"
-#include "mpi/h5io.h"
 #include "mpi/meminfo.h"
-#include "mpi/model_bcast.h"
+#include "mpi/field_file.h"
+#include "mpi/model_file.h"
 #include "mpi/params_load.h"
 #include "stage_ic.h"
 #include "stages.h"
@@ -22,7 +22,7 @@ struct emulate_job {
     MPI_Comm comm;
     const struct nn_backend *backend;
     size_t device_bytes;
-    char input[H5IO_PATH_MAX];
+    char input[PARAMS_PATH_MAX];
     struct model *model;
     struct emulate_plan *plan;
     struct lm_err err;
@@ -55,7 +55,7 @@ static void job_check(struct emulate_job *job)
     if (comm_agree_soft(job->comm, &job->err) && ok)
         ok = emulate_backend_select(p, job->comm, &job->backend, &job->device_bytes, &job->err);
     if (ok)
-        job->model = model_bcast_read(p->emulator.model, job->comm, &job->err);
+        job->model = model_file_load(p->emulator.model, job->comm, &job->err);
     if (p->emulator.threads > 0)
         omp_set_num_threads((int)p->emulator.threads);
 }
@@ -105,8 +105,9 @@ static void job_read(struct emulate_job *job)
     size_t plane = (size_t)box3_volume(&block);
     float *psi[3] = {in, in + plane, in + 2 * plane};
     timer_start("emulate.read");
-    bool ok = ic_field_read(job->input, (int)p->box.n, p->box.size, &block, NULL, psi, job->comm,
-                            &job->err);
+    int n[3] = {(int)p->box.n, (int)p->box.n, (int)p->box.n};
+    bool ok =
+        field_file_read_psi(job->input, n, p->box.size, &block, NULL, psi, job->comm, &job->err);
     timer_stop("emulate.read");
     if (!ok) {
         struct lm_err why = job->err;

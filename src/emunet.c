@@ -165,8 +165,6 @@ void emulator_set_style(struct emulator *e, double omega_m, double D)
     e->styled = true;
 }
 
-const struct nn_weights *emulator_weights(const struct emulator *e) { return e->w; }
-
 struct emulator_tile_plan *emulator_tile_plan_create(struct emulator *e, const int out[3],
                                                      bool velocities, const struct nn_backend *be,
                                                      struct lm_err *err)

@@ -60,8 +60,6 @@ struct emulator *emulator_create(const struct model *m, struct lm_err *err);
 void emulator_destroy(struct emulator **e);
 /** Premodulate for (Ωm, D) (D > 0); the plans pick the new weights up at their next run. */
 void emulator_set_style(struct emulator *e, double omega_m, double D);
-/** The premodulated weights of the current style (for driving an nn_plan directly). */
-const struct nn_weights *emulator_weights(const struct emulator *e);
 
 /** Plan tiles of output shape out[3] on backend be, with or without the D-derivative. Returns
  *  NULL with err for a shape that is not a positive multiple of 8 or a plan the backend refuses.

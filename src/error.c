@@ -57,7 +57,6 @@ void msg_set_rank(int rank, int size)
 
 void msg_set_verbosity(int level) { g_verbosity = level; }
 int msg_verbosity(void) { return g_verbosity; }
-int msg_rank(void) { return g_rank; }
 
 static void vprint(FILE *f, const char *level, const char *file, const char *func, int line,
                    const char *fmt, va_list ap)

@@ -45,7 +45,6 @@ void msg_set_rank(int rank, int size);
 /** Verbosity: 0 errors and warnings only, 1 info (default), 2 debug with locations. Local. */
 void msg_set_verbosity(int level);
 int msg_verbosity(void);
-int msg_rank(void);
 
 /** Informational message printed by rank 0 only. Local. */
 void msg_info_at(const char *file, const char *func, int line, const char *fmt, ...)

@@ -13,6 +13,9 @@
 
 #include "config.h"
 
+/** Longest file name lemur builds under output.dir (the file modules refuse longer names). */
+#define PARAMS_PATH_MAX 1024
+
 /** A list value (owned by struct params). */
 struct real_list {
     int n;

@@ -5,7 +5,7 @@
 #include "alloc.h"
 #include "ic.h"
 #include "mpi/comm.h"
-#include "mpi/h5field.h"
+#include "mpi/field_file.h"
 #include "mpi/linear_power_load.h"
 #include "mpi/params_load.h"
 #include "mpi/snapshot.h"
@@ -16,82 +16,36 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const ic_field_psi_names[3] = {"psi_x", "psi_y", "psi_z"};
-
 /* The block of an x-slab field with padded rows. */
-static struct h5field_block slab_block(const struct fft_layout *l)
+static struct field_file_block slab_block(const struct fft_layout *l)
 {
     struct box3 b = {{l->rx0, 0, 0}, {l->rx0 + l->rnx, l->n[1], l->n[2]}};
     int64_t dims[3] = {l->rnx, l->n[1], l->row};
-    return h5field_block_make(l->n, &b, dims);
+    return field_file_block_make(l->n, &b, dims);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* the field file */
 
-static bool write_field_attrs(hid_t file, const struct params *p)
-{
-    double box = p->box.size, z = 0, om = p->cosmology.Omega_m, s8 = p->cosmology.sigma8;
-    long n = p->box.n, seed = p->ic.seed;
-    int paired = p->ic.paired;
-    bool ok = h5io_attr_write(file, "BoxSize", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &box) &&
-              h5io_attr_write(file, "Nmesh", H5T_NATIVE_LONG, H5T_STD_I64LE, 0, &n) &&
-              h5io_attr_write(file, "Redshift", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &z) &&
-              h5io_attr_write(file, "Seed", H5T_NATIVE_LONG, H5T_STD_I64LE, 0, &seed) &&
-              h5io_attr_write(file, "Paired", H5T_NATIVE_INT, H5T_STD_I32LE, 0, &paired) &&
-              h5io_attr_write(file, "Omega_m", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &om) &&
-              h5io_attr_write(file, "sigma8", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, &s8);
-    return ok && h5io_attr_write_string(file, "Amplitude", p->ic.amplitude) &&
-           h5io_attr_write_string(file, "units",
-                                  "psi_x, psi_y, psi_z: Mpc/h (Zel'dovich "
-                                  "displacement at z = 0); delta: 1") &&
-           h5io_attr_write_string(file, "lemur_config", p->effective ? p->effective : "");
-}
-
 static bool write_field_file(const char *path, const struct ic_fields *f, const struct params *p,
                              MPI_Comm comm, struct lm_err *err)
 {
-    struct h5io_file file;
-    if (!h5io_create(&file, path, comm, err))
-        return false;
-    bool ok = write_field_attrs(file.id, p);
-    if (!ok)
-        lm_err_set(err, "%s: writing the attributes failed", file.tmp);
-    ok = comm_agree_soft(comm, err);
-    struct h5field_block b = slab_block(&f->layout);
+    struct field_file_meta m = {.box_size = p->box.size,
+                                .n_mesh = p->box.n,
+                                .seed = p->ic.seed,
+                                .paired = p->ic.paired,
+                                .omega_m = p->cosmology.Omega_m,
+                                .sigma8 = p->cosmology.sigma8,
+                                .amplitude = p->ic.amplitude,
+                                .config = p->effective};
+    struct field_file *file = field_file_create(path, FIELD_FILE_IC, &m, comm, err);
+    bool ok = file != NULL;
+    struct field_file_block b = slab_block(&f->layout);
     for (int d = 0; d < 3 && ok; d++)
-        ok = h5field_write(&file, ic_field_psi_names[d], &b, f->psi[d], err);
+        ok = field_file_write(file, field_file_psi_names[d], &b, f->psi[d], err);
     if (ok && f->delta)
-        ok = h5field_write(&file, IC_FIELD_DELTA_NAME, &b, f->delta, err);
-    return h5io_finish(&file, ok, err);
-}
-
-static bool check_field_box(const char *path, double box_size, MPI_Comm comm, struct lm_err *err)
-{
-    if (comm_rank(comm) == 0) {
-        hid_t f = h5io_open(path, MPI_COMM_NULL, err);
-        double box = 0;
-        if (f >= 0 && h5io_attr_read(f, "BoxSize", H5T_NATIVE_DOUBLE, 1, &box, path, "", err) &&
-            fabs(box - box_size) > 1e-9 * box_size)
-            lm_err_set(err, "%s: attribute BoxSize = %g Mpc/h, but box.size = %g", path, box,
-                       box_size);
-        if (f >= 0)
-            H5Fclose(f);
-    }
-    return comm_agree_soft(comm, err);
-}
-
-bool ic_field_read(const char *path, int n, double box_size, const struct box3 *box,
-                   const int64_t *dims, float *const psi[3], MPI_Comm comm, struct lm_err *err)
-{
-    if (!check_field_box(path, box_size, comm, err))
-        return false;
-    int nn[3] = {n, n, n};
-    struct h5field_block b = h5field_block_make(nn, box, dims);
-    for (int d = 0; d < 3; d++)
-        if (!h5field_read(path, ic_field_psi_names[d], &b, psi[d], comm, err))
-            return false;
-    return true;
+        ok = field_file_write(file, FIELD_FILE_DELTA, &b, f->delta, err);
+    return file && field_file_close(&file, ok, err);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -171,9 +125,9 @@ static bool read_input(const struct params *p, struct ic_fields *f, MPI_Comm com
     size_t bytes = (size_t)(f->layout.rnx > 0 ? f->layout.rnx : 1) * n * f->layout.row;
     for (int d = 0; d < 3; d++)
         f->psi[d] = lm_calloc("ic.psi", bytes, sizeof(float));
-    struct h5field_block b = slab_block(&f->layout);
+    struct field_file_block b = slab_block(&f->layout);
     timer_start("ic.read_field");
-    bool ok = ic_field_read(p->ic.input, n, p->box.size, &b.box, b.dims, f->psi, comm, err);
+    bool ok = field_file_read_psi(p->ic.input, nn, p->box.size, &b.box, b.dims, f->psi, comm, err);
     timer_stop("ic.read_field");
     if (!ok) { /* name the key in front of the file's own message */
         static const char key[] = "ic.input: ";

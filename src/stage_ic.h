@@ -26,24 +26,14 @@
 #include "error.h"
 #include "params.h"
 
-/** File name of the IC field under output.dir, and its datasets. */
+/** File names of the IC field and of the IC snapshot under output.dir (the field file's layout:
+ *  src/mpi/field_file.h). */
 #define IC_FIELD_FILE    "ic_field.hdf5"
 #define IC_SNAPSHOT_FILE "ic_snapshot.hdf5"
-extern const char *const ic_field_psi_names[3]; /**< "psi_x", "psi_y", "psi_z" */
-#define IC_FIELD_DELTA_NAME "delta"
 
 /** `lemur ic`. Returns 0 on success; expected failures (bad keys, table range, unreadable
  *  input, unwritable output) stop every rank with one message and leave no partial file.
  *  Collective on comm. */
 int ic_command(const struct params *p, MPI_Comm comm);
-
-/** Read the displacement Ψ of an IC field file into this rank's block of any decomposition.
- *  Checks the datasets (float32 [n, n, n]) and that the file's BoxSize matches box_size.
- *  @param box, dims  the owned cells and the local array extents (dims NULL: compact)
- *  @param psi        out: three arrays of the block, filled
- *  @return true on success, identically on every rank (err names file, dataset or attribute,
- *  expected and found). Collective on comm. */
-bool ic_field_read(const char *path, int n, double box_size, const struct box3 *box,
-                   const int64_t *dims, float *const psi[3], MPI_Comm comm, struct lm_err *err);
 
 #endif

@@ -30,7 +30,7 @@ struct jerald_run_state {
     float *kept[JERALD_MAX_MAPS]; /**< stellar maps feeding HI maps */
     struct power_spectrum *spectrum;
     struct jerald_io_info info;
-    struct h5io_file file;
+    struct jerald_io_file *file; /**< the maps file being written */
 };
 
 static struct power_options power_options_of(const struct params *p)
@@ -157,13 +157,13 @@ static void agree_or_discard(struct jerald_run_state *r, struct lm_err *err)
 {
     if (comm_agree_soft(r->comm, err))
         return;
-    h5io_discard(&r->file, 1, r->comm);
+    jerald_io_discard(&r->file, r->comm);
     comm_agree(r->comm, err);
 }
 
 static void write_particles(struct jerald_run_state *r, const struct jerald_map *m)
 {
-    char path[H5IO_PATH_MAX];
+    char path[PARAMS_PATH_MAX];
     output_path(path, sizeof path, r->p, m->name, "_particles.hdf5");
     struct snapshot_header hdr = *r->hdr;
     struct snapshot_write_opts o = {.config = r->p->effective};
@@ -192,7 +192,7 @@ static void write_spectrum(struct jerald_run_state *r, const struct jerald_map *
                               .input = r->info.input,
                               .config = r->p->effective};
     jerald_plan_bins(r->plan, &meta.kmin, &meta.dk, &meta.kmax);
-    char base[H5IO_PATH_MAX];
+    char base[PARAMS_PATH_MAX];
     output_path(base, sizeof base, r->p, m->name, "_power");
     struct lm_err err = {{0}};
     timer_start("jerald.write");
@@ -210,7 +210,7 @@ static void write_map(struct jerald_run_state *r, int idx, const float *mesh)
     msg_info("jerald: map %s (%s): mean %.6g", m->name, jerald_model_name(m->model), mean);
     struct lm_err err = {{0}};
     timer_start("jerald.write");
-    jerald_io_write_map(&r->file, m, l, mesh, mean, r->set->gradient_order, &err);
+    jerald_io_write_map(r->file, m, l, mesh, mean, r->set->gradient_order, &err);
     timer_stop("jerald.write");
     agree_or_discard(r, &err);
     if (r->set->keep[idx]) {
@@ -245,14 +245,14 @@ int jerald_run(const struct params *p, struct particles *parts, const struct sna
         return 0;
     }
     params_make_dir(comm, p->output.dir);
-    char path[H5IO_PATH_MAX];
+    char path[PARAMS_PATH_MAX];
     output_path(path, sizeof path, p, "maps", ".hdf5");
     struct lm_err err = {{0}};
-    jerald_io_create(&r.file, path, &r.info, comm, &err);
+    r.file = jerald_io_create(path, &r.info, comm, &err);
     comm_agree(comm, &err);
     for (int i = 0; i < r.set->n_maps; i++)
         evaluate_map(&r, r.set->order[i]);
-    if (!h5io_finish(&r.file, true, &err))
+    if (!jerald_io_close(&r.file, true, &err))
         comm_agree(comm, &err);
     msg_info("jerald: wrote %s", path);
     teardown(&r);
@@ -269,7 +269,7 @@ int stage_jerald(const struct params *p, MPI_Comm comm)
     comm_agree(comm, &err);
     if (skip)
         return 0;
-    char input[H5IO_PATH_MAX];
+    char input[PARAMS_PATH_MAX];
     snprintf(input, sizeof input, "%s", p->jerald.input);
     if (!*input)
         run_particles_path(p, input, sizeof input);

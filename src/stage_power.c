@@ -31,6 +31,7 @@
 #include "cosmology.h"
 #include "mpi/comm.h"
 #include "mpi/migrate.h"
+#include "mpi/power_io.h"
 #include "mpi/snapshot.h"
 #include "power.h"
 #include "run_store.h"
@@ -178,12 +179,12 @@ static void write_outputs(const struct params *p, const struct power_table *t, c
     char path[1100];
     if (comm_rank(comm) == 0) {
         out_path(p, h5, path, sizeof path);
-        power_write_hdf5(path, t, &err);
+        power_io_write_hdf5(path, t, &err);
         for (int f = 0; f < n_text && lm_err_ok(&err); f++) {
             struct power_table tt = *t;
             tt.meta.shot_noise = shots[f];
             out_path(p, names[f], path, sizeof path);
-            power_write_text(path, &tt, n_sels[f], sels[f], &err);
+            power_io_write_text(path, &tt, n_sels[f], sels[f], &err);
         }
     }
     comm_agree(comm, &err);

@@ -61,7 +61,6 @@ double timer_total(const char *name)
 
 int timer_n_phases(void) { return g_n; }
 const char *timer_name(int i) { return g_phase[i].name; }
-double timer_seconds(int i) { return g_phase[i].total; }
 static struct {
     const char *name;
     double bytes;

@@ -17,10 +17,9 @@ void timer_start(const char *name);
 double timer_stop(const char *name);
 /** Seconds accumulated under name (0 when unknown). */
 double timer_total(const char *name);
-/** Number of phases and their names/totals in first-start order. */
+/** Number of phases and their names in first-start order. */
 int timer_n_phases(void);
 const char *timer_name(int i);
-double timer_seconds(int i);
 /** Add bytes sent by this process under a communication label ("exchange.halo", ...). */
 void timer_add_bytes(const char *name, double bytes);
 /** Number of byte counters and their names/totals in first-use order. */

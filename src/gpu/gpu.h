@@ -1,10 +1,9 @@
 /*
  * gpu — what the rest of lemur knows about the CUDA backend: whether it was compiled in, the
- * devices this process can see, device selection, and NCCL communicators for device-to-device
- * exchanges (their MPI side, binding ranks to devices and broadcasting the NCCL id, is in
- * src/mpi/gpu_bind.h). The NN backend itself is declared in gpu/nn_cuda.h. This header never
- * needs CUDA headers, so CPU-only code can include it; in a build without CUDA every function
- * answers "built without CUDA".
+ * devices this process can see, and device selection (binding ranks to
+ * devices is the MPI side, src/mpi/gpu_bind.h). The NN backend itself is declared in gpu/nn_cuda.h.
+ * This header never needs CUDA headers, so CPU-only code can include it; in a build without CUDA
+ * every function answers "built without CUDA".
  */
 #ifndef LEMUR_GPU_H
 #define LEMUR_GPU_H
@@ -37,25 +36,5 @@ int gpu_count(char *why, size_t n_why);
 /** Make `device` the current device of this process (for every later CUDA call of it). Returns
  *  false with a reason in why. Local. */
 bool gpu_set_device(int device, char *why, size_t n_why);
-
-/** Bytes of an NCCL unique id (NCCL_UNIQUE_ID_BYTES). */
-#define GPU_NCCL_ID_BYTES 128
-
-/** An NCCL communicator (opaque). */
-struct gpu_nccl;
-
-/** Create a new NCCL unique id (on one rank, to be broadcast to all). Returns false with a reason
- *  in why. Local. */
-bool gpu_nccl_unique_id(unsigned char id[GPU_NCCL_ID_BYTES], char *why, size_t n_why);
-/** Join the NCCL communicator of n_ranks ranks named by id as rank `rank`, on the current device.
- *  Collective over the ranks that share id (each calls it once). Returns false with a reason in
- *  why. Free with gpu_nccl_destroy. */
-bool gpu_nccl_create(const unsigned char id[GPU_NCCL_ID_BYTES], int n_ranks, int rank,
-                     struct gpu_nccl **comm, char *why, size_t n_why);
-/** Destroy (NULL-safe) and set *comm = NULL. Collective over the communicator's ranks. */
-void gpu_nccl_destroy(struct gpu_nccl **comm);
-/** In-place sum of n floats of device memory over the communicator, complete on return.
- *  Collective. Returns false with a reason in why. */
-bool gpu_nccl_allreduce_sum(struct gpu_nccl *comm, float *dev, size_t n, char *why, size_t n_why);
 
 #endif

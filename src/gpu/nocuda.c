@@ -31,33 +31,6 @@ bool gpu_set_device(int device, char *why, size_t n_why)
     return false;
 }
 
-bool gpu_nccl_unique_id(unsigned char id[GPU_NCCL_ID_BYTES], char *why, size_t n_why)
-{
-    memset(id, 0, GPU_NCCL_ID_BYTES);
-    snprintf(why, n_why, "lemur was built without CUDA: no NCCL");
-    return false;
-}
-
-bool gpu_nccl_create(const unsigned char id[GPU_NCCL_ID_BYTES], int n_ranks, int rank,
-                     struct gpu_nccl **comm, char *why, size_t n_why)
-{
-    *comm = NULL;
-    snprintf(why, n_why, "lemur was built without CUDA: no NCCL");
-    return false;
-}
-
-void gpu_nccl_destroy(struct gpu_nccl **comm)
-{
-    if (comm)
-        *comm = NULL;
-}
-
-bool gpu_nccl_allreduce_sum(struct gpu_nccl *comm, float *dev, size_t n, char *why, size_t n_why)
-{
-    snprintf(why, n_why, "lemur was built without CUDA: no NCCL");
-    return false;
-}
-
 static const char *const precision_names[NN_CUDA_N_PRECISION] = {"fp32", "tf32", "bf16", "fp16"};
 
 const struct nn_backend *nn_backend_cuda(void) { return NULL; }

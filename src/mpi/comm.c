@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool g_active = false;
-
 static _Noreturn void abort_hook(int status)
 {
     int size = 1;
@@ -29,7 +27,6 @@ MPI_Comm comm_init(int *argc, char ***argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     msg_set_rank(rank, size);
     lm_set_exit_hook(abort_hook);
-    g_active = true;
     MPI_Comm world;
     MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &world));
     return world;
@@ -39,12 +36,9 @@ void comm_finalize(MPI_Comm *world)
 {
     if (*world != MPI_COMM_NULL)
         MPI_Comm_free(world);
-    g_active = false;
     lm_set_exit_hook(NULL);
     MPI_Finalize();
 }
-
-bool comm_active(void) { return g_active; }
 
 int comm_rank(MPI_Comm comm)
 {

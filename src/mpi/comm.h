@@ -31,8 +31,6 @@
 MPI_Comm comm_init(int *argc, char ***argv);
 /** Free world (from comm_init) and finalise MPI. Collective. */
 void comm_finalize(MPI_Comm *world);
-/** True once comm_init has run (and comm_finalize has not). */
-bool comm_active(void);
 
 int comm_rank(MPI_Comm comm);
 int comm_size(MPI_Comm comm);

@@ -18,16 +18,11 @@
  *               that image it (0 when none does). Summation order is fixed (rank order, then the
  *               plan's piece order), so results are reproducible run to run.
  *
- * The uses are thin wrappers over the core:
- *   halo          wanted = the owned box grown by width on every side (any width, also wider than
- *                 the neighbours or the mesh: data then comes from several ranks and from this rank
- *                 itself through the periodic wrap). The ghosted array is the whole grown box, its
- *                 interior included, so fill makes it a complete periodic view of the field.
+ * Uses:
+ *   boxes         any regions, e.g. emulator tiles with their 48-cell halos (any width, also wider
+ *                 than the neighbours or the mesh: data then comes from several ranks and from this
+ *                 rank itself through the periodic wrap): exchange_plan_create.
  *   redistribute  wanted = this rank's box in a second decomposition (slabs <-> blocks).
- *   boxes         any regions, e.g. emulator tiles with their 48-cell halos: exchange_plan_create.
- *   in place      one array holding the owned cells and a ghost shell (per-axis, per-side widths):
- *                 only the shell is wanted, so no copy of the interior is made; accumulate then
- *                 adds the ghost sums onto the owned cells (exchange_plan_halo_inplace).
  *
  * Local arrays. A struct exchange_array describes one local C row-major array: the global box it
  * covers (memory origin at box.lo) and the allocated extents per axis (dims >= box extent, to allow
@@ -79,16 +74,6 @@ struct exchange_array {
 /** Opaque plan. */
 struct exchange_plan;
 
-/** Exchange statistics of this rank (for logs and the communication model). */
-struct exchange_stats {
-    size_t bytes_sent; /**< bytes this rank sends to other ranks per execution */
-    size_t bytes_recv; /**< bytes it receives from other ranks per execution */
-    size_t bytes_self; /**< bytes it copies to itself per execution */
-    int n_send_peers;  /**< other ranks it sends to */
-    int n_recv_peers;  /**< other ranks it receives from */
-    int64_t n_pieces;  /**< boxes it packs, unpacks or copies per execution */
-};
-
 /** Core plan: each rank receives n_want arrays, want[b] being filled with the periodic region
  *  want[b].box of the field distributed by src. src_arr describes this rank's source array; its
  *  box must contain src->box (only owned cells are read); NULL means a compact array of exactly
@@ -101,57 +86,16 @@ struct exchange_plan *exchange_plan_create(const struct decomp *src,
 
 /** Fill: copy the owners' values into this rank's wanted arrays dst[0..n_want-1] (pointers to the
  *  arrays described by want at creation); src is this rank's source array. Cells of dst outside
- *  the wanted boxes (padding) are not touched. src and the dst arrays must not overlap in memory
- *  (one array holding owned and ghost cells: exchange_plan_halo_inplace). Timed and counted as
- *  "exchange.fill" (src/timer.h). Collective on the plan's communicator. */
+ *  the wanted boxes (padding) are not touched. src and the dst arrays must not overlap in memory.
+ *  Timed and counted as "exchange.fill" (src/timer.h). Collective on the plan's communicator. */
 void exchange_fill(struct exchange_plan *p, const void *src, void *const *dst);
 
 /** Accumulate (adjoint of fill): overwrite every owned cell of src with the sum, in type t, of all
  *  cells of the wanted arrays ghost[0..n_want-1] that image it. Owned cells nobody wants become 0;
- *  cells of src outside the owned box are not touched (in-place halo plans add onto the owned
- *  cells instead of overwriting them). CHECKs that t matches the element size. Timed and counted as
- * "exchange.accumulate". Collective on the plan's communicator. */
+ *  cells of src outside the owned box are not touched. CHECKs that t matches the element size.
+ * Timed and counted as "exchange.accumulate". Collective on the plan's communicator. */
 void exchange_accumulate(struct exchange_plan *p, const void *const *ghost, void *src,
                          enum exchange_type t);
-
-/** The ghosted box of a halo of width w around this rank's box: d->box grown by w on every side of
- *  every axis, or an empty box when this rank owns no cell. Local. */
-struct box3 exchange_halo_box(const struct decomp *d, int width);
-
-/** Halo plan: the wanted array is the compact array over exchange_halo_box(d, width) (any width
- *  >= 0, also larger than the mesh). owned describes the source array (NULL: compact d->box).
- *  Ranks owning no cell want nothing. Collective on d->comm. */
-struct exchange_plan *exchange_plan_halo(const struct decomp *d, const struct exchange_array *owned,
-                                         int width, const struct exchange_field *field);
-
-/** Halo fill: ghosted (compact, exchange_halo_box) = periodic view of the field. Collective. */
-void exchange_halo_fill(struct exchange_plan *p, const void *owned, void *ghosted);
-
-/** Halo accumulate: owned = sum over all ghosted cells imaging each owned cell (the painter's
- *  ghost -> owner reduction; interior included, see exchange_accumulate). Collective. */
-void exchange_halo_accumulate(struct exchange_plan *p, const void *ghosted, void *owned,
-                              enum exchange_type t);
-
-/** In-place halo plan: one array holds the owned cells and a ghost shell around them, w_lo[a]
- *  cells below and w_hi[a] above on axis a (any widths >= 0, also larger than the mesh; e.g.
- *  {1,0,0}/{1,0,0} for one ghost plane on each side of an x-slab). arr describes the array (its
- *  box must cover box3_grow(&d->box, w_lo, w_hi), dims may be padded); NULL: compact over that
- *  box. Only ghost-shell cells are exchanged: the owned interior is neither copied nor moved.
- *  Collective on d->comm. */
-struct exchange_plan *exchange_plan_halo_inplace(const struct decomp *d,
-                                                 const struct exchange_array *arr,
-                                                 const int64_t w_lo[3], const int64_t w_hi[3],
-                                                 const struct exchange_field *field);
-
-/** In-place fill: every ghost-shell cell of arr receives the value of the cell it images (owned
- *  cells are read, not written). Collective. */
-void exchange_halo_fill_inplace(struct exchange_plan *p, void *arr);
-
-/** In-place accumulate (adjoint of the in-place fill plus identity): every owned cell of arr gets
- *  the sum of all ghost-shell cells (of every rank) imaging it ADDED to its own value; ghost cells
- *  are left as they were. This is the painter's "paint owned + ghost, then fold the ghosts in".
- *  Collective. */
-void exchange_halo_accumulate_inplace(struct exchange_plan *p, void *arr, enum exchange_type t);
 
 /** Redistribution plan from decomposition from to decomposition to (same mesh; communicators of
  *  the same group in the same order). from_arr / to_arr describe the local arrays (NULL: compact
@@ -169,12 +113,5 @@ void exchange_redistribute(struct exchange_plan *p, const void *in, void *out);
 /** Free the plan and its duplicated communicator; sets *p = NULL; NULL-safe. Collective on the
  *  plan's communicator. */
 void exchange_plan_destroy(struct exchange_plan **p);
-
-/** Bytes this rank sends to other ranks per execution (fill or accumulate direction: fill). Local.
- */
-size_t exchange_plan_bytes(const struct exchange_plan *p);
-
-/** This rank's statistics for the fill direction (accumulate swaps sent and received). Local. */
-struct exchange_stats exchange_plan_stats(const struct exchange_plan *p);
 
 #endif

@@ -167,8 +167,7 @@ void exchange_accumulate(struct exchange_plan *p, const void *const *ghost, void
              p->recv_buf + p->rev.send_off[r]);
         transfer_send(&p->rev, r, p->recv_buf, 1);
     }
-    if (!p->accumulate_adds)
-        zero_owned(p, src);
+    zero_owned(p, src);
     for (int r = 0; r < p->n_ranks; r++) {
         if (r == p->rank) {
             accumulate_self(p, ghost, src, op);

@@ -44,7 +44,6 @@ struct exchange_plan {
     struct xgeom *want;              /**< and geometries */
     int n_reg;                       /**< wanted regions of this rank */
     struct xregion *reg;             /**< the regions, in canonical order */
-    bool accumulate_adds;            /**< in-place halos: accumulate adds onto the owned cells */
     struct xpiece *send;             /**< pieces sent, grouped by destination rank */
     int64_t *send_p0;                /**< n_ranks + 1 first piece per destination */
     struct xpiece *recv;             /**< pieces received (self pieces at this rank's slot) */

@@ -1,4 +1,4 @@
-/* gpu_bind — ranks to devices and NCCL communicators (see gpu_bind.h). */
+/* gpu_bind — ranks to devices (see gpu_bind.h). */
 #include "mpi/gpu_bind.h"
 
 #include <string.h>
@@ -69,28 +69,4 @@ bool gpu_bind(MPI_Comm comm, bool allow_shared, struct gpu_binding *b, struct lm
     if (!ok)
         *err = e;
     return ok;
-}
-
-struct gpu_nccl *gpu_nccl_comm_create(MPI_Comm comm, struct lm_err *err)
-{
-    int rank = comm_rank(comm), size = comm_size(comm);
-    unsigned char id[GPU_NCCL_ID_BYTES] = {0};
-    char why[512];
-    struct lm_err e = {{0}};
-    if (rank == 0 && !gpu_nccl_unique_id(id, why, sizeof why))
-        lm_err_set(&e, "rank 0: %s", why);
-    if (!comm_agree_soft(comm, &e)) {
-        *err = e;
-        return NULL;
-    }
-    MPI_CHECK(MPI_Bcast(id, GPU_NCCL_ID_BYTES, MPI_BYTE, 0, comm));
-    struct gpu_nccl *c = NULL;
-    if (!gpu_nccl_create(id, size, rank, &c, why, sizeof why))
-        lm_err_set(&e, "rank %d: %s", rank, why);
-    if (!comm_agree_soft(comm, &e)) {
-        gpu_nccl_destroy(&c);
-        *err = e;
-        return NULL;
-    }
-    return c;
 }

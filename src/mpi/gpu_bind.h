@@ -1,11 +1,10 @@
 /*
- * gpu_bind — the MPI side of lemur's GPUs: one device per rank, and NCCL communicators.
+ * gpu_bind — the MPI side of lemur's GPUs: one device per rank.
  *
  * Ranks on one node (MPI_COMM_TYPE_SHARED) take the devices they see in node-rank order: node rank
  * r uses visible device r mod n. The ranks of a node then compare the UUIDs of the devices they
  * chose, so the rule also holds when a launcher gives each rank its own CUDA_VISIBLE_DEVICES: two
- * ranks on one device is an error unless sharing is allowed. NCCL communicators are created over a
- * communicator from a unique id made by rank 0 and broadcast with MPI.
+ * ranks on one device is an error unless sharing is allowed.
  */
 #ifndef LEMUR_GPU_BIND_H
 #define LEMUR_GPU_BIND_H
@@ -29,10 +28,5 @@ struct gpu_binding {
  *  failing rank: no GPU (or a build without CUDA), or two ranks on one device when !allow_shared.
  */
 bool gpu_bind(MPI_Comm comm, bool allow_shared, struct gpu_binding *b, struct lm_err *err);
-
-/** Create an NCCL communicator over comm, each rank on its current device (after gpu_bind).
- *  Collective on comm. Returns NULL on every rank with err filled when any rank fails. Free with
- *  gpu_nccl_destroy (collective). */
-struct gpu_nccl *gpu_nccl_comm_create(MPI_Comm comm, struct lm_err *err);
 
 #endif

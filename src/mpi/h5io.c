@@ -196,8 +196,20 @@ char *h5io_attr_read_string(hid_t obj, const char *name, const char *file, struc
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     hid_t t = H5Aget_type(a);
     char *out = NULL;
-    if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) > 0) {
-        lm_err_set(err, "%s: attribute %s is not a fixed-length string", file, name);
+    if (H5Tget_class(t) != H5T_STRING) {
+        lm_err_set(err, "%s: attribute %s has type %s, expected a string", file, name,
+                   h5io_class_name(H5Tget_class(t)));
+    } else if (H5Tis_variable_str(t) > 0) {
+        char *s = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5Tget_cset(t));
+        if (H5Aread(a, mt, &s) < 0 || !s)
+            lm_err_set(err, "%s: cannot read attribute %s", file, name);
+        else
+            out = lm_strdup("h5io.string", s);
+        H5free_memory(s);
+        H5Tclose(mt);
     } else {
         size_t size = H5Tget_size(t);
         out = lm_calloc("h5io.string", size + 1, 1);

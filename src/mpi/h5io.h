@@ -21,9 +21,10 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "params.h"
 
 /** Largest path lemur handles in its file names. */
-#define H5IO_PATH_MAX 1024
+#define H5IO_PATH_MAX PARAMS_PATH_MAX
 
 /** A file being written collectively. */
 struct h5io_file {
@@ -81,8 +82,8 @@ bool h5io_attr_exists(hid_t obj, const char *name);
 bool h5io_attr_read(hid_t obj, const char *name, hid_t mem_type, int n, void *value,
                     const char *file, const char *objname, struct lm_err *err);
 
-/** Read a string attribute into a new lm_malloc block ("h5io.string"; the caller frees it).
- *  @return NULL with err set when absent or not a string. Local. */
+/** Read a string attribute (fixed or variable length) into a new lm_malloc block ("h5io.string";
+ *  the caller frees it). @return NULL with err set when absent or not a string. Local. */
 char *h5io_attr_read_string(hid_t obj, const char *name, const char *file, struct lm_err *err);
 
 /** True when the object path name (groups separated by '/') exists under loc. Local. */

@@ -4,8 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "mpi/comm.h"
-#include "mpi/h5field.h"
+#include "mpi/field_file.h"
+#include "mpi/h5io.h"
+
+struct jerald_io_file {
+    struct h5io_file h;
+};
 
 static bool attr_double(hid_t obj, const char *name, double v)
 {
@@ -32,17 +38,39 @@ static bool root_attrs(hid_t id, const struct jerald_io_info *in)
     return ok;
 }
 
-bool jerald_io_create(struct h5io_file *f, const char *path, const struct jerald_io_info *info,
-                      MPI_Comm comm, struct lm_err *err)
+struct jerald_io_file *jerald_io_create(const char *path, const struct jerald_io_info *info,
+                                        MPI_Comm comm, struct lm_err *err)
 {
-    if (!h5io_create(f, path, comm, err))
-        return false;
-    if (!root_attrs(f->id, info))
-        lm_err_set(err, "%s: cannot write the root attributes", f->tmp);
+    struct jerald_io_file *f = lm_calloc("jerald_io.file", 1, sizeof *f);
+    if (!h5io_create(&f->h, path, comm, err)) {
+        lm_free(f);
+        return NULL;
+    }
+    if (!root_attrs(f->h.id, info))
+        lm_err_set(err, "%s: cannot write the root attributes", f->h.tmp);
     if (comm_agree_soft(comm, err))
-        return true;
-    h5io_discard(f, 1, comm);
-    return false;
+        return f;
+    jerald_io_discard(&f, comm);
+    return NULL;
+}
+
+bool jerald_io_close(struct jerald_io_file **f, bool ok, struct lm_err *err)
+{
+    if (!f || !*f)
+        return false;
+    ok = h5io_finish(&(*f)->h, ok, err);
+    lm_free(*f);
+    *f = NULL;
+    return ok;
+}
+
+void jerald_io_discard(struct jerald_io_file **f, MPI_Comm comm)
+{
+    if (!f || !*f)
+        return;
+    h5io_discard(&(*f)->h, 1, comm);
+    lm_free(*f);
+    *f = NULL;
 }
 
 /** Per-layer arrays of one term's parameters, named prefix + field ("alpha", "repel_alpha"). */
@@ -94,7 +122,7 @@ static bool map_attrs(hid_t d, const struct jerald_map *m, double mean, int grad
     return ok;
 }
 
-bool jerald_io_write_map(struct h5io_file *f, const struct jerald_map *m,
+bool jerald_io_write_map(struct jerald_io_file *jf, const struct jerald_map *m,
                          const struct fft_layout *l, const float *mesh, double mean,
                          int gradient_order, struct lm_err *err)
 {
@@ -102,8 +130,9 @@ bool jerald_io_write_map(struct h5io_file *f, const struct jerald_map *m,
     snprintf(name, sizeof name, "maps/%s", m->name);
     struct box3 own = {{l->rx0, 0, 0}, {l->rx0 + l->rnx, l->n[1], l->n[2]}};
     int64_t dims[3] = {l->rnx, l->n[1], l->row};
-    struct h5field_block b = h5field_block_make(l->n, &own, dims);
-    if (!h5field_write(f, name, &b, mesh, err))
+    struct field_file_block b = field_file_block_make(l->n, &own, dims);
+    struct h5io_file *f = &jf->h;
+    if (!field_file_write_dataset(f, name, &b, mesh, err))
         return false;
     hid_t d = H5Dopen2(f->id, name, H5P_DEFAULT);
     bool ok = d >= 0 && map_attrs(d, m, mean, gradient_order);
@@ -124,9 +153,9 @@ bool jerald_io_write_spectrum(const char *base, const struct power_spectrum *s,
         char path[H5IO_PATH_MAX + 16];
         const int sel[1] = {0};
         snprintf(path, sizeof path, "%s.hdf5", base);
-        if (power_write_hdf5(path, &t, err)) {
+        if (power_io_write_hdf5(path, &t, err)) {
             snprintf(path, sizeof path, "%s.txt", base);
-            power_write_text(path, &t, 1, sel, err);
+            power_io_write_text(path, &t, 1, sel, err);
         }
     }
     return comm_agree_soft(comm, err);

@@ -581,20 +581,6 @@ static struct snapshot_read_opts read_defaults(const struct snapshot_read_opts *
     return o;
 }
 
-bool snapshot_read_header(const char *path, const struct snapshot_read_opts *opts, MPI_Comm comm,
-                          struct snapshot_header *hdr, struct lm_err *err)
-{
-    struct snapshot_read_opts o = read_defaults(opts);
-    struct file_set s;
-    if (o.part_type > 5)
-        lm_err_set(err, "snapshot_read: particle type %d requested (expected 0 ... 5)",
-                   o.part_type);
-    if (!comm_agree_soft(comm, err) || !open_set(path, &o, comm, &s, hdr, err))
-        return false;
-    lm_free(s.counts);
-    return true;
-}
-
 bool snapshot_read(const char *path, const struct snapshot_read_opts *opts, MPI_Comm comm,
                    struct snapshot_header *hdr, struct particles **out, struct lm_err *err)
 {

@@ -77,11 +77,6 @@ struct snapshot_read_opts {
 bool snapshot_write(const char *path, const struct snapshot_header *hdr, const struct particles *p,
                     const struct snapshot_write_opts *opts, MPI_Comm comm, struct lm_err *err);
 
-/** Read the header of a snapshot (from its first file) and check the whole file set exists.
- *  opts may be NULL. Collective on comm. */
-bool snapshot_read_header(const char *path, const struct snapshot_read_opts *opts, MPI_Comm comm,
-                          struct snapshot_header *hdr, struct lm_err *err);
-
 /** Read a snapshot, this rank's even share of the particles of one type.
  *  @param opts  type, fields and unit (NULL: defaults)
  *  @param hdr   out: the header (lengths converted to Mpc/h)

@@ -3,10 +3,7 @@
  * splits, ranks without planes):
  *   - migration keeps the exact multiset of IDs (globally gathered and sorted), every particle
  *     lands on the owner of its position, positions are wrapped into [0, L), and every field
- *     travels with its particle (values are functions of the ID); boundary positions included;
- *   - CIC ghosts: the ranks that receive a ghost of a particle are exactly the owners of its 8 CIC
- *     nodes other than its own rank (checked globally), ghosts carry the particle's fields, and
- *     fill_values / reduce move per-particle values both ways with the right sums.
+ *     travels with its particle (values are functions of the ID); boundary positions included.
  */
 #define T_USE_MPI
 #include <math.h>
@@ -199,145 +196,6 @@ static void test_migrate(void)
         }
 }
 
-/* Owners of the 8 CIC nodes of a particle other than me: up to 7 distinct ranks. */
-static int node_owners(const struct decomp *d, const float x[3], int out[8])
-{
-    int64_t c[3];
-    for (int a = 0; a < 3; a++)
-        c[a] = decomp_cell_index(x[a], d->n[a], L);
-    int n = 0;
-    for (int s = 0; s < 8; s++) {
-        int r = decomp_owner_cell(d, c[0] + (s >> 2), c[1] + (s >> 1 & 1), c[2] + (s & 1));
-        bool seen = r == g_rank;
-        for (int q = 0; q < n; q++)
-            seen = seen || out[q] == r;
-        if (!seen)
-            out[n++] = r;
-    }
-    return n;
-}
-
-/* Key of a (rank, particle ID) pair. */
-static uint64_t key_of(int rank, uint64_t id) { return ((uint64_t)rank << 40) | id; }
-
-static void ghost_case(const struct dcase *c)
-{
-    struct decomp d;
-    make_decomp(&d, c);
-    struct particles *p = make_particles(c, PARTICLES_ALL, 2000 + 37 * g_rank);
-    migrate_particles(&d, p, L);
-    struct ghost_plan *gp = ghost_plan_create(&d, p, L, PARTICLES_POS | PARTICLES_ID, 16);
-    ghost_plan_fill(gp, p);
-    const struct particles *gh = ghost_plan_ghosts(gp);
-    T_CHECK(gh->n == ghost_plan_n_ghosts(gp), "ghost count");
-    /* required (owner of a node, ID) pairs vs received (this rank, ghost ID) pairs */
-    uint64_t *need = malloc(sizeof(uint64_t) * (size_t)(7 * p->n + 1));
-    uint64_t *got = malloc(sizeof(uint64_t) * (size_t)(gh->n + 1));
-    int64_t n_need = 0, bad = 0;
-    for (int64_t i = 0; i < p->n; i++) {
-        int own[8];
-        const float x[3] = {p->x[0][i], p->x[1][i], p->x[2][i]};
-        for (int q = 0, m = node_owners(&d, x, own); q < m; q++)
-            need[n_need++] = key_of(own[q], p->id[i]);
-    }
-    T_CHECK(n_need == ghost_plan_n_copies(gp), "%s: %lld copies planned, %lld needed", c->name,
-            (long long)ghost_plan_n_copies(gp), (long long)n_need);
-    for (int64_t g = 0; g < gh->n; g++) {
-        got[g] = key_of(g_rank, gh->id[g]);
-        for (int a = 0; a < 3; a++) /* ghost positions are the (migrated, wrapped) originals */
-            bad += !wrapped_ok(gh->x[a][g], pos0(gh->id[g], a, c->n));
-    }
-    T_CHECK(bad == 0, "%s: %lld wrong ghost positions", c->name, (long long)bad);
-    int64_t n1, n2;
-    uint64_t *all_need = gather_sorted(need, n_need, &n1),
-             *all_got = gather_sorted(got, gh->n, &n2);
-    T_CHECK(n1 == n2, "%s: %lld ghosts needed, %lld received", c->name, (long long)n1,
-            (long long)n2);
-    for (int64_t q = 0; q < n1 && n1 == n2; q++)
-        bad += all_need[q] != all_got[q];
-    T_CHECK(bad == 0, "%s: %lld ghost (rank, ID) pairs differ", c->name, (long long)bad);
-    int64_t tot = p->n;
-    MPI_Allreduce(MPI_IN_PLACE, &tot, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-    T_CHECK(g_size == 1 || n1 > 0 || tot == 0, "%s: no ghosts at all on several ranks", c->name);
-    free(need);
-    free(got);
-    free(all_need);
-    free(all_got);
-    particles_destroy(&p);
-    ghost_plan_destroy(&gp);
-    T_CHECK(gp == NULL, "destroy sets NULL");
-    decomp_destroy(&d);
-}
-
-static void test_ghosts(void)
-{
-    for (int ci = 0; ci < N_CASES; ci++)
-        ghost_case(&CASES[ci]);
-}
-
-/* Per-ghost value computed on the ghost rank: a function of the ID and of that rank. */
-static double ghost_value(uint64_t id, int rank, int c)
-{
-    return (double)(id % 101) + 1024.0 * rank + 0.5 * c;
-}
-
-static void values_case(const struct dcase *c)
-{
-    size_t held = alloc_current();
-    struct decomp d;
-    make_decomp(&d, c);
-    struct particles *p = make_particles(c, PARTICLES_POS | PARTICLES_ID, 1500 + 37 * g_rank);
-    migrate_particles(&d, p, L);
-    struct ghost_plan *gp = ghost_plan_create(&d, p, L, PARTICLES_POS, 2 * sizeof(double));
-    int64_t ng = ghost_plan_n_ghosts(gp), n = p->n;
-    uint64_t *gid = lm_malloc("test.values", sizeof(uint64_t) * (size_t)(ng + 1));
-    ghost_plan_fill_values(gp, p->id, gid, sizeof(uint64_t)); /* IDs as opaque records */
-    double *gv = lm_malloc("test.values", sizeof(double) * 2 * (size_t)(ng + 1));
-    float *gf = lm_malloc("test.values", sizeof(float) * (size_t)(ng + 1));
-    for (int64_t g = 0; g < ng; g++) {
-        gv[2 * g] = ghost_value(gid[g], g_rank, 0);
-        gv[2 * g + 1] = ghost_value(gid[g], g_rank, 1);
-        gf[g] = (float)(gid[g] % 7 + 1);
-    }
-    double *v = lm_malloc("test.values", sizeof(double) * 2 * (size_t)(n + 1));
-    float *vf = lm_malloc("test.values", sizeof(float) * (size_t)(n + 1));
-    for (int64_t i = 0; i < n; i++) {
-        v[2 * i] = v[2 * i + 1] = 1.0;
-        vf[i] = 0.5f;
-    }
-    ghost_plan_reduce(gp, gv, v, 2, EXCHANGE_DOUBLE);
-    ghost_plan_reduce(gp, gf, vf, 1, EXCHANGE_FLOAT);
-    int64_t bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        int own[8];
-        const float x[3] = {p->x[0][i], p->x[1][i], p->x[2][i]};
-        int m = node_owners(&d, x, own);
-        double e0 = 1.0, e1 = 1.0;
-        for (int q = 0; q < m; q++) {
-            e0 += ghost_value(p->id[i], own[q], 0);
-            e1 += ghost_value(p->id[i], own[q], 1);
-        }
-        bad += v[2 * i] != e0 || v[2 * i + 1] != e1;
-        bad += vf[i] != 0.5f + (float)m * (float)(p->id[i] % 7 + 1);
-    }
-    T_CHECK(bad == 0, "%s: %lld particles with wrong reduced values", c->name, (long long)bad);
-    lm_free(gid);
-    lm_free(gv);
-    lm_free(gf);
-    lm_free(v);
-    lm_free(vf);
-    particles_destroy(&p);
-    ghost_plan_destroy(&gp);
-    decomp_destroy(&d);
-    T_CHECK(alloc_current() == held, "plans and stores leak %zu bytes", alloc_current() - held);
-}
-
-static void test_ghost_values(void)
-{
-    for (int ci = 0; ci < N_CASES; ci++)
-        values_case(&CASES[ci]);
-}
-
 static void test_store(void)
 {
     struct particles *p = particles_create(PARTICLES_POS | PARTICLES_WEIGHT, 0);
@@ -377,7 +235,5 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     T_RUN(test_store);
     T_RUN(test_migrate);
-    T_RUN(test_ghosts);
-    T_RUN(test_ghost_values);
     return t_finish();
 }

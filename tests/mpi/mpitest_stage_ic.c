@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "mpi/comm.h"
 #include "mpi/decomp.h"
+#include "mpi/field_file.h"
 #include "mpi/params_load.h"
 #include "mpi/snapshot.h"
 #include "stage_ic.h"
@@ -110,8 +111,8 @@ static void test_field_reads_into_blocks(void)
     for (int c = 0; c < 3; c++)
         psi[c] = lm_calloc("test.psi", (size_t)(cells > 0 ? cells : 1), sizeof(float));
     struct lm_err err = {0};
-    bool ok = ic_field_read(path, 24, 100.0, &d.box, NULL, psi, MPI_COMM_WORLD, &err);
-    T_CHECK(ok, "ic_field_read: %s", err.msg);
+    bool ok = field_file_read_psi(path, n, 100.0, &d.box, NULL, psi, MPI_COMM_WORLD, &err);
+    T_CHECK(ok, "field_file_read_psi: %s", err.msg);
     float *all = malloc(sizeof(float) * 24 * 24 * 24);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t ds = H5Dopen2(f, "psi_y", H5P_DEFAULT);
@@ -126,7 +127,7 @@ static void test_field_reads_into_blocks(void)
                 bad += ok && psi[1][m++] != all[(i * 24 + j) * 24 + k];
     T_CHECK(bad == 0, "%ld block values differ from the file", bad);
     /* a wrong box size is refused with a message naming the attribute */
-    ok = ic_field_read(path, 24, 200.0, &d.box, NULL, psi, MPI_COMM_WORLD, &err);
+    ok = field_file_read_psi(path, n, 200.0, &d.box, NULL, psi, MPI_COMM_WORLD, &err);
     T_CHECK(!ok && strstr(err.msg, "BoxSize = 100") != NULL, "message: %s", err.msg);
     free(all);
     for (int c = 0; c < 3; c++)

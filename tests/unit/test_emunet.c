@@ -18,7 +18,7 @@
 #include "alloc.h"
 #include "cosmology.h"
 #include "emunet.h"
-#include "model_file.h"
+#include "mpi/model_file.h"
 #include "timer.h"
 
 static const char *tmp_dir(void)

@@ -27,7 +27,7 @@
 #include "ic.h"
 #include "linear_power.h"
 #include "mpi/comm.h"
-#include "mpi/h5field.h"
+#include "mpi/field_file.h"
 #include "mpi/snapshot.h"
 #include "timer.h"
 #include "bench_common.h"
@@ -83,16 +83,17 @@ static void write_field(const char *path, const struct ic_fields *f, MPI_Comm co
     const struct fft_layout *l = &f->layout;
     struct box3 b = {{l->rx0, 0, 0}, {l->rx0 + l->rnx, l->n[1], l->n[2]}};
     int64_t dims[3] = {l->rnx, l->n[1], l->row};
-    struct h5field_block blk = h5field_block_make(l->n, &b, dims);
-    struct h5io_file file;
+    struct field_file_block blk = field_file_block_make(l->n, &b, dims);
     struct lm_err err = {0};
-    const char *names[4] = {"psi_x", "psi_y", "psi_z", "delta"};
+    const char *names[4] = {"psi_x", "psi_y", "psi_z", FIELD_FILE_DELTA};
     const float *data[4] = {f->psi[0], f->psi[1], f->psi[2], f->delta};
-    bool ok = h5io_create(&file, path, comm, &err);
+    struct field_file_meta m = {.box_size = l->box[0], .n_mesh = l->n[0], .amplitude = "rayleigh"};
+    struct field_file *file = field_file_create(path, FIELD_FILE_IC, &m, comm, &err);
+    bool ok = file != NULL;
     for (int i = 0; i < 4 && ok; i++)
-        ok = h5field_write(&file, names[i], &blk, data[i], &err);
-    if (ok)
-        ok = h5io_finish(&file, ok, &err);
+        ok = field_file_write(file, names[i], &blk, data[i], &err);
+    if (file)
+        field_file_close(&file, ok, &err);
     comm_agree(comm, &err);
 }
 

@@ -1,5 +1,5 @@
-/* power_io — the HDF5 and nbodykit/FastPM text outputs of spectra (see power.h). */
-#include "power.h"
+/* power_io — the HDF5 and nbodykit/FastPM text outputs of spectra (see power_io.h). */
+#include "mpi/power_io.h"
 
 #include <hdf5.h>
 #include <stdio.h>
@@ -81,7 +81,7 @@ static bool commit(const char *tmp, const char *path, bool ok, struct lm_err *er
     return lm_err_set(err, "cannot write %s (check that output.dir exists and is writable)", path);
 }
 
-bool power_write_hdf5(const char *path, const struct power_table *t, struct lm_err *err)
+bool power_io_write_hdf5(const char *path, const struct power_table *t, struct lm_err *err)
 {
     char tmp[H5IO_PATH_MAX + 8];
     if (!tmp_name(path, tmp, sizeof tmp, err))
@@ -145,8 +145,8 @@ static void text_trailer(FILE *fp, const struct power_meta *m)
     fprintf(fp, "# Ly %.10e float64\n", m->box[1]);
 }
 
-bool power_write_text(const char *path, const struct power_table *t, int n_sel, const int *sel,
-                      struct lm_err *err)
+bool power_io_write_text(const char *path, const struct power_table *t, int n_sel, const int *sel,
+                         struct lm_err *err)
 {
     char tmp[H5IO_PATH_MAX + 8];
     if (!tmp_name(path, tmp, sizeof tmp, err))

@@ -1,8 +1,9 @@
 /*
- * model_file — lemur's HDF5 model file: the emulator's architecture and weights (struct model),
- * written by tools/convert-weights (from the authors' PyTorch checkpoint or JAX .npz) or by
- * model_file_write, read by model_file_read. Serial HDF5 (one process reads; the driver
- * broadcasts). Layout, format version 1 (MODEL_FORMAT_VERSION):
+ * model_file — lemur's HDF5 model file: the architecture and weights (struct model) of the
+ * field-level emulator (Jamieson et al. 2024), written by tools/convert-weights (from the authors'
+ * PyTorch checkpoint or JAX .npz) or by model_file_write. A run loads it with model_file_load:
+ * rank 0 reads the file (serial HDF5) and broadcasts the architecture and the weights, so that a
+ * run on thousands of ranks opens the file once. Layout, format version 1 (MODEL_FORMAT_VERSION):
  *
  *   /                        attributes
  *       format              "lemur-emulator-model"
@@ -36,18 +37,26 @@
  *
  * Reading checks the format and version, every attribute, every dataset's presence and shape
  * (naming the offending tensor and both shapes), refuses layer groups no block uses, and runs
- * model_check. Needs HDF5 (not MPI).
+ * model_check.
  */
 #ifndef LEMUR_MODEL_FILE_H
 #define LEMUR_MODEL_FILE_H
 
+#include <mpi.h>
 #include <stdbool.h>
 
 #include "error.h"
 #include "model.h"
 
-/** Read the model file at path. Returns the model, or NULL with err naming the file and the
- *  offending group / attribute / tensor. Local. Free with model_destroy. */
+/** Read the model file at path on every rank of comm: rank 0 reads it and broadcasts it.
+ *  @return this rank's copy (free with model_destroy), or NULL on every rank with err set
+ *  identically (the reader's message: file, group, attribute or tensor, expected and found
+ *  shapes). Collective on comm. */
+struct model *model_file_load(const char *path, MPI_Comm comm, struct lm_err *err);
+
+/** Read the model file at path in this process alone (model_file_load on one rank). Returns the
+ *  model, or NULL with err naming the file and the offending group / attribute / tensor. Local.
+ *  Free with model_destroy. */
 struct model *model_file_read(const char *path, struct lm_err *err);
 
 /** Write m to path (through a temporary name renamed when complete). Returns false with err on

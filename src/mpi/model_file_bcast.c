@@ -1,8 +1,7 @@
-/* model_bcast — broadcast of the emulator model (see model_bcast.h). */
-#include "mpi/model_bcast.h"
-
+/* model_file_bcast — the collective load of the model file: rank 0 reads, every rank receives the
+ * architecture and the weights (see model_file.h). */
 #include "mpi/comm.h"
-#include "model_file.h"
+#include "mpi/model_file.h"
 
 #include <string.h>
 
@@ -27,7 +26,8 @@ static void bcast_layer(const struct model *m, struct model_layer *l, int root, 
     bcast_floats(l->bias, (size_t)d->cout, root, comm);
 }
 
-void model_bcast(struct model **m, int root, MPI_Comm comm)
+/* Broadcast *m from root: on the other ranks *m is replaced by a new model equal to root's. */
+static void bcast_model(struct model **m, int root, MPI_Comm comm)
 {
     bool is_root = comm_rank(comm) == root;
     struct model head;
@@ -55,7 +55,7 @@ void model_bcast(struct model **m, int root, MPI_Comm comm)
     }
 }
 
-struct model *model_bcast_read(const char *path, MPI_Comm comm, struct lm_err *err)
+struct model *model_file_load(const char *path, MPI_Comm comm, struct lm_err *err)
 {
     struct model *m = NULL;
     if (comm_rank(comm) == 0)
@@ -64,6 +64,6 @@ struct model *model_bcast_read(const char *path, MPI_Comm comm, struct lm_err *e
         model_destroy(&m);
         return NULL;
     }
-    model_bcast(&m, 0, comm);
+    bcast_model(&m, 0, comm);
     return m;
 }

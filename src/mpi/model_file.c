@@ -1,5 +1,5 @@
 /* model_file — reading and writing lemur's HDF5 model file (layout in model_file.h). */
-#include "model_file.h"
+#include "mpi/model_file.h"
 
 #include <hdf5.h>
 #include <math.h>
