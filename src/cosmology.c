@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "params.h"
 #include "quad.h"
 
 /* Beyond this Pfaff argument w = x/(1+x) the series in w is replaced by the 1 − w connection
@@ -150,4 +151,15 @@ double cosmo_growth_f_integral(const struct cosmology *c, double a)
 double cosmo_velocity_factor(const struct cosmology *c, double a)
 {
     return a * 100.0 * cosmo_E(c, a) * cosmo_growth_f(c, a);
+}
+
+struct cosmology cosmo_from_params(const struct params *p)
+{
+    const struct cosmology_params *c = &p->cosmology;
+    return (struct cosmology){.Omega_m = c->Omega_m,
+                              .Omega_b = c->Omega_b,
+                              .h = c->h,
+                              .n_s = c->n_s,
+                              .sigma8 = c->sigma8,
+                              .T_cmb = c->T_cmb};
 }

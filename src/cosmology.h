@@ -32,6 +32,10 @@ struct cosmology {
     double T_cmb;   /**< CMB temperature today [K] (enters the transfer function) */
 };
 
+struct params;
+/** The flat ΛCDM parameters of the keys cosmology.* of a run. Local. */
+struct cosmology cosmo_from_params(const struct params *p);
+
 /** The Quijote fiducial cosmology (Ωm 0.3175, Ωb 0.049, h 0.6711, ns 0.9624, σ8 0.834,
  *  T_cmb 2.7255 K). Local. */
 struct cosmology cosmo_quijote_fiducial(void);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "params.h"
 #include "quad.h"
 
 /* The σ(R) integral of the EH sources runs over [SIGMA_KMIN, SIGMA_KMAX] h/Mpc, to SIGMA_EPSREL. */
@@ -262,4 +263,18 @@ void linear_power_destroy(struct linear_power **lp)
     linear_power_table_free(&(*lp)->table);
     lm_free(*lp);
     *lp = NULL;
+}
+
+struct linear_power_params linear_power_params_from(const struct params *p)
+{
+    const struct cosmology_params *c = &p->cosmology;
+    struct linear_power_params lp = {.source =
+                                         c->wiggles ? LINEAR_POWER_EH : LINEAR_POWER_EH_NOWIGGLE,
+                                     .table = c->power_table,
+                                     .column = (int)c->power_table_column,
+                                     .normalise = c->normalise};
+    if (*c->power_table)
+        lp.source = strcmp(c->power_table_kind, "transfer") == 0 ? LINEAR_POWER_TABLE_TRANSFER
+                                                                 : LINEAR_POWER_TABLE_POWER;
+    return lp;
 }

@@ -56,6 +56,11 @@ struct linear_power_params {
                             sources are always normalised */
 };
 
+struct params;
+/** The source of the linear P(k) that the keys cosmology.* of a run select: Eisenstein & Hu 1998
+ *  with or without wiggles, or cosmology.power_table as a power or transfer table. Local. */
+struct linear_power_params linear_power_params_from(const struct params *p);
+
 /** Eisenstein & Hu 1998 coefficients of one cosmology (lengths in Mpc, wavenumbers in 1/Mpc). */
 struct linear_power_eh {
     double h, f_b, f_c; /**< h, Ωb/Ωm, Ωc/Ωm */

@@ -9,16 +9,7 @@
 
 #include <stdio.h>
 
-struct cosmology stage_cosmology(const struct params *p)
-{
-    const struct cosmology_params *c = &p->cosmology;
-    return (struct cosmology){.Omega_m = c->Omega_m,
-                              .Omega_b = c->Omega_b,
-                              .h = c->h,
-                              .n_s = c->n_s,
-                              .sigma8 = c->sigma8,
-                              .T_cmb = c->T_cmb};
-}
+struct cosmology stage_cosmology(const struct params *p) { return cosmo_from_params(p); }
 
 /* Critical density today in 1e10 Msun/h per (Mpc/h)^3 (3 H0^2 / 8 pi G with H0 = 100 h km/s/Mpc).
  */

@@ -1,26 +1,14 @@
+/* linear_power_load — the run's linear P(k): rank 0 reads a table, every rank builds it (see
+ * linear_power_load.h). */
 #include "mpi/linear_power_load.h"
 
 #include "alloc.h"
+#include "cosmology.h"
 #include "mpi/comm.h"
-#include "stages.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-static struct linear_power_params source_of(const struct params *p)
-{
-    const struct cosmology_params *c = &p->cosmology;
-    struct linear_power_params lp = {.source =
-                                         c->wiggles ? LINEAR_POWER_EH : LINEAR_POWER_EH_NOWIGGLE,
-                                     .table = c->power_table,
-                                     .column = (int)c->power_table_column,
-                                     .normalise = c->normalise};
-    if (*c->power_table)
-        lp.source = strcmp(c->power_table_kind, "transfer") == 0 ? LINEAR_POWER_TABLE_TRANSFER
-                                                                 : LINEAR_POWER_TABLE_POWER;
-    return lp;
-}
 
 /* Rank 0: the whole table file as text (lm_malloc'd), or NULL with err set. */
 static char *read_text(const char *path, struct lm_err *err)
@@ -42,8 +30,8 @@ static char *read_text(const char *path, struct lm_err *err)
 
 struct linear_power *linear_power_load(const struct params *p, MPI_Comm comm)
 {
-    struct cosmology c = stage_cosmology(p);
-    struct linear_power_params lp = source_of(p);
+    struct cosmology c = cosmo_from_params(p);
+    struct linear_power_params lp = linear_power_params_from(p);
     struct lm_err err = {0};
     cosmo_check(&c, &err);
     comm_agree(comm, &err);

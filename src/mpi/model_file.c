@@ -1,11 +1,13 @@
 /* model_file — reading and writing lemur's HDF5 model file (layout in model_file.h). */
 #include "mpi/model_file.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 
@@ -348,7 +350,12 @@ struct model *model_file_read(const char *path, struct lm_err *err)
     struct reader r = {H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), path, err};
     struct model *m = NULL;
     struct name_list blocks = {0}, layers = {0};
-    bool ok = r.file >= 0 || lm_err_set(err, "model file '%s': cannot open as HDF5", path);
+    bool ok = r.file >= 0;
+    if (!ok && access(path, R_OK) != 0)
+        lm_err_set(err, "model file '%s': cannot open: %s", path, strerror(errno));
+    else if (!ok)
+        lm_err_set(err, "model file '%s': cannot open as HDF5 (not an HDF5 file, or truncated)",
+                   path);
     if (ok) {
         m = model_alloc(0, 0);
         ok = read_root(&r, m) && list_group(&r, "/blocks", &blocks) &&
