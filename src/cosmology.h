@@ -12,7 +12,7 @@
  *     so it converges for every a > 0 and Ωm in (0, 1]; Ωm = 1 gives D = a, f = 1 exactly.
  *   - integral form: D ∝ E(a) ∫_0^a da' / (a' E(a'))^3, f from its logarithmic derivative.
  *
- * Units follow DESIGN.md: lengths in Mpc/h, velocities in km/s, so a H(a) f(a) in km/s per Mpc/h
+ * Units are lemur's: lengths in Mpc/h, velocities in km/s, so a H(a) f(a) in km/s per Mpc/h
  * turns a linear displacement into a peculiar velocity. Every function here is Local and pure.
  */
 #ifndef LEMUR_COSMOLOGY_H

@@ -4,7 +4,7 @@
  * and a single-tile runner (struct emulator, struct emulator_tile_plan) that the distributed
  * driver (emulate.h) and the tests use.
  *
- * Units (spec/emulator.md): the tile input is the linear displacement Ψ_lin at z = 0 [Mpc/h],
+ * Units (Jamieson et al. 2024): the tile input is the linear displacement Ψ_lin at z = 0 [Mpc/h],
  * three components [3][M1+96][M2+96][M3+96] (C order); the network sees x = Ψ_lin D / 6 and the
  * style s = [(Ωm - 0.3) 5, D - 1]; the outputs are Ψ_NL = 6 y [Mpc/h] over the M1 x M2 x M3 cells
  * of the tile's interior and, with velocities, dΨ_NL/dD = 6 dy/dD [Mpc/h per unit D], the total

@@ -1,5 +1,5 @@
-/* jerald_kernels — the pointwise formulas of spec/jerald.md (Green's functions, gradient kernel,
- * depletion filter, final transformations). Local and pure. */
+/* jerald_kernels — the pointwise formulas of JERALD (Rigo, Trotta & Viel 2025, arXiv 2501.09168):
+ * Green's functions, gradient kernel, depletion filter, final transformations. Local and pure. */
 #include "jerald.h"
 
 #include <math.h>

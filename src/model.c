@@ -70,7 +70,7 @@ struct vnet_row {
     bool act;
 };
 
-/* spec/emulator.md, "Network": width w, 3 levels; -1 stands for in/out channels. */
+/* The styled V-Net of Jamieson et al. 2024: width w, 3 levels; -1 stands for in/out channels. */
 static const struct vnet_row vnet_table[] = {
     {"conv_l00", MODEL_BLOCK_RESIDUAL, -1, 1, false, NULL, 0, true},
     {"conv_l01", MODEL_BLOCK_RESIDUAL, 1, 1, true, NULL, 0, true},

@@ -1,6 +1,6 @@
 /*
  * model — the emulator's weights and architecture in memory (struct model): the styled V-Net of
- * spec/emulator.md as a list of blocks (residual, down, up; skip concatenations) made of styled
+ * Jamieson et al. 2024 as a list of blocks (residual, down, up; skip concatenations) made of styled
  * convolutions ("layers") with their raw parameters. src/mpi/model_file.h reads and writes it as
  * lemur's HDF5 model file; emunet.h turns it into NN graphs and premodulated weights.
  *
@@ -76,7 +76,7 @@ int model_block_layer_names(enum model_block_kind kind, const char *const **name
 /** "residual", "down", "up". Local. */
 const char *model_block_kind_name(enum model_block_kind kind);
 
-/** Build the styled V-Net of spec/emulator.md (3 levels) with channel width `width` (64 for the
+/** Build the styled V-Net of Jamieson et al. 2024 (3 levels) with channel width `width` (64 for the
  *  published model; smaller for fast tests), in/out channels and style size, every parameter
  *  zero. Local. Free with model_destroy. */
 struct model *model_create_styled_vnet(int width, int in_channels, int out_channels, int n_style);

@@ -25,7 +25,7 @@
  * pre-activation is > 0 and NN_LEAKY_SLOPE dt elsewhere; crop, concat and add act on tangents as
  * on values. The activation is part of CONV, TCONV and ADD (the "bias + LeakyReLU" epilogue).
  *
- * Styled convolution (spec/emulator.md): u = style_weight s + style_bias; W' = W u (input
+ * Styled convolution (Jamieson et al. 2024): u = style_weight s + style_bias; W' = W u (input
  * channels); W''[o] = W'[o] / sqrt(sum W'[o]^2 + NN_DEMOD_EPS). For fixed styles the W'' are
  * computed once ("premodulation", nn_conv_premodulate) with their tangent data, stored in a
  * struct nn_weights and handed to a plan with nn_plan_set_weights.

@@ -1,5 +1,6 @@
 /*
- * stage_power — the commands `lemur power` and `lemur compare` (spec/power.md).
+ * stage_power — the commands `lemur power` and `lemur compare` (nbodykit / FastPM conventions:
+ * Hand et al. 2018; Feng et al. 2016).
  *
  * power    reads power.input (Gadget-style HDF5; empty: <output.dir>/snapshot), paints it on a
  *          power.n_mesh^3 mesh (0: box.n) and writes under output.dir

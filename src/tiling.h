@@ -2,7 +2,7 @@
  * tiling — how one rank covers its block of the Lagrangian grid with emulator tiles.
  *
  * The emulator maps an input tile of (M + 2 halo) cells per axis to an output tile of M cells per
- * axis (every convolution is "valid"; halo = 48 for the V-Net, spec/emulator.md). Its three
+ * axis (every convolution is "valid"; halo = 48 for the V-Net of Jamieson et al. 2024). Its three
  * stride-2 levels make it translation-equivariant only for shifts that are multiples of 8: an
  * output cell depends on where the tile's 8-cell lattice lies. Every tile anchor therefore sits on
  * the GLOBAL lattice 8Z (in the unwrapped index frame [0, n)), so that each cell is computed with

@@ -11,7 +11,7 @@ on the periodically padded box:
     x = q + Psi_NL (periodic)            |dx| <= 1e-4 max|Psi_NL|
     v = D f H / (1 + z) dPsi_NL/dD        |dv| <= 1e-4 max|v|      (Gadget stores v / sqrt(a))
 and the 1- and 3-rank runs must agree to 1e-6 (the tiling changes, the arithmetic per cell does
-not). D and f come from the growth integral in numpy (checked against spec/emulator.md's values).
+not). D and f come from the growth integral in numpy (checked against the published growth values).
 
 Refusals (on 1 rank, or 2 where the ranks must agree), each with a non-zero exit, the expected message and no output file left behind: a model
 with a wrongly shaped tensor and one with a missing tensor (the loader's message), a grid spacing

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""lemur's emulator against an independent PyTorch reference written from spec/emulator.md
+"""lemur's emulator against an independent PyTorch reference written from Jamieson et al. 2024
 (tests/python/emunet_torch.py).
 
 For a reduced-width network (width 8) and the full-width one (width 64), each on one tile of output

@@ -2,7 +2,8 @@
 """check_ic — `lemur ic` outputs read with h5py and checked against independent numpy references.
 
 lemur ($LEMUR, set by tests/run.sh) writes the IC field and a Zel'dovich snapshot (one file and
-three files) of a small box. Checked here, from spec/ics.md and DESIGN.md only:
+three files) of a small box. Checked here, from N-GenIC (Springel 2005), Eisenstein & Hu 1998 and
+the Gadget-4 format only:
   - the Gadget layout: every /Header and /Parameters attribute, dtypes and shapes, the mass
     Omega_m rho_crit (L/n)^3, NumPart_ThisFile summing to NumPart_Total over a multi-file set;
   - the field: psi_x/psi_y/psi_z/delta float32 [n, n, n]; spectral divergence with numpy FFTs:

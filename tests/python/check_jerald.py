@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent numpy reference of the JERALD displacement layers and maps (spec/jerald.md).
+"""Independent numpy reference of the JERALD displacement layers and maps (Rigo, Trotta & Viel 2025, arXiv 2501.09168).
 
 Written from the spec alone, single process, float64: CIC paint and readout, (rho + 1e-8)^gamma,
 FFT / N^3, the dark-matter and stellar (LDL) Green's functions, the 6th- and 4th-order

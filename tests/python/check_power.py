@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """check_power — `lemur power` and `lemur compare` against an independent numpy implementation.
 
-The reference follows spec/power.md from scratch: CIC painting with np.add.at over the 8 corners,
-numpy FFTs, interlacing in nbodykit's convention (second mesh shifted by +h/2, phase e^{+ik.h/2};
-lemur shifts by -h/2, which is the same estimator), the sinc^2 compensation, Hermitian weights
-derived from where -k falls, and bins from exact integer arithmetic (isqrt of |m|^2) for the
-default binning. Mode counts are also checked against a count over the full complex grid.
+The reference follows the nbodykit / FastPM conventions (Hand et al. 2018; Feng et al. 2016) from
+scratch: CIC painting with np.add.at over the 8 corners, numpy FFTs, interlacing in nbodykit's
+convention (second mesh shifted by +h/2, phase e^{+ik.h/2}; lemur shifts by -h/2, which is the
+same estimator), the sinc^2 compensation, Hermitian weights derived from where -k falls, and bins
+from exact integer arithmetic (isqrt of |m|^2) for the default binning. Mode counts are also
+checked against a count over the full complex grid.
 
 Particles (clustered, fixed seed) are written as a Gadget-4-style HDF5 snapshot with h5py; lemur
 ($LEMUR, set by tests/run.sh) runs on 1-3 ranks; the results must agree to 1e-5 relative. Bad

@@ -1,5 +1,5 @@
 """An independent PyTorch reference of lemur's field-level emulator, written from
-spec/emulator.md: the styled convolution (modulation, demodulation), the residual / down / up
+Jamieson et al. 2024: the styled convolution (modulation, demodulation), the residual / down / up
 blocks and the 3-level styled V-Net, with parameter names of the authors' checkpoints
 (<block>.<layer>.{style_weight, style_bias, weight, bias}; layers convs.0, convs.2, skip).
 
@@ -16,7 +16,7 @@ DEMOD_EPS = 1e-8
 HALO = 48
 
 # (name, kind, cin, cout, keep, concat_from, concat_crop, final activation); channels in units of
-# the width, -1 for the in/out channels (spec/emulator.md, "Network")
+# the width, -1 for the in/out channels (Jamieson et al. 2024)
 BLOCKS = [
     ("conv_l00", "R", -1, 1, False, None, 0, True),
     ("conv_l01", "R", 1, 1, True, None, 0, True),

@@ -28,7 +28,7 @@ static const char *tmp_dir(void)
 }
 
 /* The published architecture: 33 styled convolutions, 3,354,776 parameters, ~6.0e12 multiply-adds
- * per 128^3 output tile (spec/emulator.md). */
+ * per 128^3 output tile (Jamieson et al. 2024). */
 static void test_vnet_size(void)
 {
     struct model *m = model_create_styled_vnet(64, 3, 3, 2);

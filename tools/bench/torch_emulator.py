@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """torch_emulator — the same styled V-Net in PyTorch (tests/python/emunet_torch.py, written from
-spec/emulator.md) on one full-width tile, for the ratio to lemur's CPU backend (bench_emulator):
+Jamieson et al. 2024) on one full-width tile, for the ratio to lemur's CPU backend (bench_emulator):
 seconds of the forward pass and of forward + velocities (torch.autograd.forward_ad JVP in D),
 wall and CPU, with the same number of threads (OMP_NUM_THREADS, default all cores).
 

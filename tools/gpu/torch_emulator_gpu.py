@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""torch_emulator_gpu -- the emulator's styled V-Net (spec/emulator.md) in PyTorch, timed on the
+"""torch_emulator_gpu -- the emulator's styled V-Net (Jamieson et al. 2024) in PyTorch, timed on the
 same GPU as lemur's bench-emulator, for the ratio of the two.
 
 The model is written from the spec (not the authors' code): styled convolutions with modulation,

@@ -1,5 +1,5 @@
 /*
- * vnet — the styled V-Net of spec/emulator.md as an nn graph, for lemur's GPU conformance harness
+ * vnet — the styled V-Net of Jamieson et al. 2024 as an nn graph, for lemur's GPU conformance harness
  * and benchmark (which build without the model-file reader): random parameters in memory, no
  * files. width 64 is the emulator's network (33 styled convolutions, 3,354,776 parameters); a
  * smaller width keeps the topology for quick checks.
