@@ -24,8 +24,6 @@ struct box3 decomp_box_of(const struct decomp *d, int r)
     return b;
 }
 
-int64_t decomp_local_cells(const struct decomp *d) { return box3_volume(&d->box); }
-
 bool decomp_same(const struct decomp *a, const struct decomp *b)
 {
     for (int k = 0; k < 3; k++) {

@@ -121,9 +121,6 @@ static inline int decomp_owner_pos(const struct decomp *d, const float x[3], dou
                              decomp_cell_index(x[2], d->n[2], box_size));
 }
 
-/** Cells owned by this rank (product of the box extents). Local. */
-int64_t decomp_local_cells(const struct decomp *d);
-
 /** True when a and b describe the same decomposition (same mesh, grid and splits). Local. */
 bool decomp_same(const struct decomp *a, const struct decomp *b);
 

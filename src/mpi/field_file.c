@@ -137,17 +137,6 @@ static bool open_field(const char *path, const char *name, const int64_t *want, 
     return false;
 }
 
-bool field_file_shape(const char *path, const char *name, MPI_Comm comm, int64_t n[3],
-                      struct lm_err *err)
-{
-    hid_t file, ds;
-    if (!open_field(path, name, NULL, comm, &file, &ds, n, err))
-        return false;
-    H5Dclose(ds);
-    H5Fclose(file);
-    return true;
-}
-
 bool field_file_read(const char *path, const char *name, const struct field_file_block *b,
                      float *data, MPI_Comm comm, struct lm_err *err)
 {

@@ -104,11 +104,6 @@ bool field_file_read_meta(const char *path, struct field_file_meta *meta, MPI_Co
 /** Free the strings of a meta filled by field_file_read_meta and zero it. Local. */
 void field_file_meta_free(struct field_file_meta *meta);
 
-/** Shape of dataset name in file path (checks it exists and is a 3-D float dataset).
- *  Collective on comm; the outcome is agreed. */
-bool field_file_shape(const char *path, const char *name, MPI_Comm comm, int64_t n[3],
-                      struct lm_err *err);
-
 /** Read this rank's block of dataset name of file path into data (extents b->dims). The dataset
  *  must be float and of shape b->n. Collective on comm; the outcome is agreed. */
 bool field_file_read(const char *path, const char *name, const struct field_file_block *b,

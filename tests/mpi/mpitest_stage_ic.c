@@ -106,7 +106,7 @@ static void test_field_reads_into_blocks(void)
     int n[3] = {24, 24, 24};
     struct decomp d;
     decomp_create_blocks(&d, MPI_COMM_WORLD, n, NULL);
-    int64_t cells = decomp_local_cells(&d);
+    int64_t cells = box3_volume(&d.box);
     float *psi[3];
     for (int c = 0; c < 3; c++)
         psi[c] = lm_calloc("test.psi", (size_t)(cells > 0 ? cells : 1), sizeof(float));
