@@ -1,5 +1,5 @@
 /*
- * migrate — particle migration plans. Ghost plans are in migrate_ghost.c.
+ * migrate — particle migration plans (see migrate.h).
  */
 #include "mpi/migrate.h"
 
