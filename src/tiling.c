@@ -1,5 +1,5 @@
-/* tiling — the emulator tiles of one block, anchored on the global 8-cell lattice (see tiling.h).
- */
+/* tiling — the emulator tiles of one block, anchored on the global 8-cell lattice, and the one
+ * tile chooser (see tiling.h). */
 #include "tiling.h"
 
 #include <string.h>
@@ -69,4 +69,82 @@ struct box3 tiling_tile_input(const struct tiling *t, int i)
 {
     struct box3 b = tiling_tile(t, i);
     return box3_pad(&b, t->halo);
+}
+
+const char *tiling_space_name(enum nn_mem_space s)
+{
+    return s == NN_MEM_DEVICE ? "device" : "host";
+}
+
+/* The budgets of rq, the backend's own space bounded by its free memory where none is stated. */
+static bool choice_budgets(const struct tiling_request *rq, size_t budget[NN_MEM_N_SPACES],
+                           struct lm_err *err)
+{
+    memcpy(budget, rq->budget, sizeof rq->budget);
+    enum nn_mem_space s = rq->backend->space;
+    return budget[s] != 0 || nn_backend_mem_available(rq->backend, &budget[s], err);
+}
+
+/* Size side into c (its budgets set): false with why when no graph or no plan exists for it. */
+static bool choice_size(const struct tiling_request *rq, int side, struct tiling_choice *c,
+                        struct lm_err *why)
+{
+    size_t other[NN_MEM_N_SPACES] = {0};
+    struct lm_err e = {{0}};
+    struct nn_graph *g = rq->build(side, rq->ctx, other, &e);
+    memset(&c->plan, 0, sizeof c->plan);
+    c->plan.space = rq->backend->space;
+    bool ok = lm_err_ok(&e) && (!g || nn_plan_size(rq->backend, g, rq->tangents, &c->plan, &e));
+    nn_graph_destroy(&g);
+    if (!ok) {
+        *why = e;
+        return false;
+    }
+    c->side = side;
+    c->fits = true;
+    for (int s = 0; s < NN_MEM_N_SPACES; s++) {
+        c->need[s] = other[s] + (s == (int)c->plan.space ? c->plan.workspace + c->plan.plan : 0);
+        c->fits = c->fits && (c->budget[s] == 0 || c->need[s] <= c->budget[s]);
+    }
+    return true;
+}
+
+/* The refusal of the smallest side sized, c: which space it overflows, by how much. */
+static bool choice_refuse(const struct tiling_request *rq, const struct tiling_choice *c,
+                          struct lm_err *err)
+{
+    int s = 0;
+    while (s < NN_MEM_N_SPACES - 1 && (c->budget[s] == 0 || c->need[s] <= c->budget[s]))
+        s++;
+    return lm_err_set(err,
+                      "no tile fits: a tile of side %d needs %.1f MiB of %s memory (plan of "
+                      "backend %s: workspace %.1f MiB, plan %.1f MiB, %s tangents) but %.1f MiB "
+                      "are available",
+                      c->side, c->need[s] / 1048576.0, tiling_space_name((enum nn_mem_space)s),
+                      rq->backend->name, c->plan.workspace / 1048576.0, c->plan.plan / 1048576.0,
+                      rq->tangents ? "with" : "without", c->budget[s] / 1048576.0);
+}
+
+bool tiling_choose(const struct tiling_request *rq, struct tiling_choice *out, struct lm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int lo = (rq->min_side + TILING_QUANTUM - 1) / TILING_QUANTUM * TILING_QUANTUM;
+    int hi = rq->max_side / TILING_QUANTUM * TILING_QUANTUM;
+    lo = lo < TILING_QUANTUM ? TILING_QUANTUM : lo;
+    if (hi < lo)
+        return lm_err_set(err, "no multiple of %d in the tile sides [%d, %d]", TILING_QUANTUM,
+                          rq->min_side, rq->max_side);
+    if (!choice_budgets(rq, out->budget, err))
+        return false;
+    struct lm_err why = {{0}};
+    struct tiling_choice c = *out;
+    for (int side = hi; side >= lo; side -= TILING_QUANTUM)
+        if (choice_size(rq, side, &c, &why)) {
+            *out = c;
+            if (c.fits)
+                return true;
+        }
+    if (out->side > 0)
+        return choice_refuse(rq, out, err);
+    return lm_err_set(err, "%s", why.msg);
 }
