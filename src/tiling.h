@@ -100,11 +100,13 @@ struct tiling_choice {
     size_t budget[NN_MEM_N_SPACES]; /**< the budgets applied (0: unlimited) */
 };
 
-/** The largest side (a multiple of TILING_QUANTUM in [min_side, max_side], tried from the largest
- *  down) whose needs fit every budget: for each memory space, the caller's other bytes plus, in
- *  the backend's space, the plan's workspace and plan memory (nn_plan_size, nothing allocated).
+/** The largest side (a multiple of TILING_QUANTUM in [min_side, max_side]) whose needs fit every
+ *  budget: for each memory space, the caller's other bytes plus, in the backend's space, the
+ *  plan's workspace and plan memory (nn_plan_size, nothing allocated). Needs are taken to grow
+ *  with the side (the activations scale with the tile's volume): the largest side is sized first,
+ *  then the smallest, then the range is bisected, so a few sizings answer for any range.
  *  @param rq   in: the request
- *  @param out  out: the choice; when nothing fits, the figures of the smallest side sized
+ *  @param out  out: the choice; when nothing fits, the figures of the smallest side
  *  @return true when a side fits; false with err saying why (no side fits — naming the smallest
  *          side, its needs and the budgets — or no side could be sized, or no multiple of
  *          TILING_QUANTUM lies in the range, or the backend's memory query failed).

@@ -145,11 +145,12 @@ static size_t created_need(const struct nn_backend *be, int side, bool tangents)
  * fits with the caller's bytes. */
 static void check_largest(const struct nn_backend *be, bool tangents)
 {
-    enum { LO = 8, HI = 40, N = HI / 8 + 1 };
+    enum { LO = 8, HI = 64, N = HI / 8 + 1 };
     size_t need[N], other = 4096;
     for (int s = LO; s <= HI; s += 8)
         need[s / 8] = created_need(be, s, tangents) + other;
-    size_t budgets[] = {need[2], need[2] + 1, need[3] - 1, need[5], need[5] * 4, need[1]};
+    size_t budgets[] = {need[2],     need[2] + 1, need[3] - 1, need[5],
+                        need[6] - 1, need[7],     need[8] * 4, need[1]};
     struct fake f = {{other, 0}, 1 << 30, false};
     for (int k = 0; k < (int)(sizeof budgets / sizeof budgets[0]); k++) {
         int want = 0;
