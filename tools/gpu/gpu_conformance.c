@@ -555,7 +555,7 @@ static void case_net(void)
     lm_free(y);
 }
 
-/* ---- pipeline, premodulation, sizing, planner ---------------------------------------------- */
+/* ---- pipeline, premodulation, sizing, tile chooser ----------------------------------------- */
 
 /* A plan of g on the current precision with weights, and a poisoned workspace. */
 struct fixture {
