@@ -55,8 +55,8 @@ struct emulate_opts {
     const struct nn_backend *backend; /**< where the network runs */
     size_t mem_limit;                 /**< bytes this rank may use for the driver's buffers, the
                                        *   NN plan and its workspace (host backends); 0: no limit */
-    size_t device_limit;              /**< device bytes for the plan and workspace (CUDA); 0: no
-                                       *   limit */
+    size_t device_limit;              /**< device bytes for the plan and workspace (backends
+                                       *   that run on a device); 0: the device's free memory */
     bool progress;                    /**< print tiles done, rate and ETA (rank 0) */
 };
 
@@ -83,7 +83,7 @@ struct emulate_memory {
 /** Create a plan for an n[0] x n[1] x n[2] periodic grid over the ranks of comm running model m
  *  (which must outlive the plan; the same model on every rank): 8-aligned block decomposition,
  *  tile choice (opts->tile, or the largest side up to EMULATE_MAX_AUTO_TILE whose memory fits
- *  opts->mem_limit / device_limit), tile plan, workspace, gather exchange, buffers.
+ *  opts->mem_limit / device_limit: tiling_choose), tile plan, workspace, gather exchange, buffers.
  *  @return the plan, or NULL on every rank with err set identically (a tile that is not a
  *  multiple of 8, a tile whose memory does not fit — naming the bytes needed and available — a
  *  model the emulator cannot run, a plan the engine refuses). Collective on comm. Free with

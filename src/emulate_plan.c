@@ -3,7 +3,6 @@
 #include "emulate.h"
 
 #include "alloc.h"
-#include "gpu/nn_cuda.h"
 #include "mpi/comm.h"
 #include "mpi/decomp.h"
 #include "mpi/exchange.h"
@@ -51,40 +50,31 @@ static size_t buffer_bytes(const struct emulate_plan *pl)
     return (size_t)cells * 3 * sizeof(float);
 }
 
-/* Size the tile plan of the current tiling: workspace and plan memory, on the host or the device.
- * A host plan is created here (and kept); a CUDA plan is only sized, without device memory. */
-static bool size_tiles(struct emulate_plan *pl, struct lm_err *err)
+/* The chooser's graph of the tiles of side `side` (NULL for a rank without tiles) and the driver's
+ * buffers, in host memory, at that side. Leaves pl->tiling at that side. */
+static struct nn_graph *tile_graph(int side, void *ctx, size_t other[NN_MEM_N_SPACES],
+                                   struct lm_err *err)
 {
-    const struct nn_backend *be = pl->opts.backend;
-    if (!nn_backend_is_cuda(be)) {
-        pl->tiles =
-            emulator_tile_plan_create(pl->emulator, pl->tiling.shape, pl->opts.velocities, be, err);
-        if (!pl->tiles)
-            return false;
-        pl->mem.workspace = emulator_tile_plan_workspace(pl->tiles);
-        pl->mem.plan = emulator_tile_plan_memory(pl->tiles);
-        return true;
-    }
-    struct nn_graph *g = emunet_graph_create(pl->model, pl->tiling.shape, err);
-    bool ok =
-        g && nn_cuda_plan_size(be, g, pl->opts.velocities, &pl->mem.workspace, &pl->mem.plan, err);
-    nn_graph_destroy(&g);
-    return ok;
+    struct emulate_plan *pl = ctx;
+    tiling_init(&pl->tiling, &pl->blocks.box, side, pl->model->halo);
+    other[NN_MEM_HOST] = buffer_bytes(pl);
+    return pl->tiling.n_tiles > 0 ? emunet_graph_create(pl->model, pl->tiling.shape, err) : NULL;
 }
 
-/* The refusal of a tile whose memory does not fit. */
-static bool refuse_tile(const struct emulate_plan *pl, bool device, struct lm_err *err)
+/* The refusal of side c->side (pl->tiling at that side), whose memory does not fit. */
+static bool refuse_tile(const struct emulate_plan *pl, const struct tiling_choice *c,
+                        struct lm_err *err)
 {
     const struct tiling *t = &pl->tiling;
     const struct emulate_memory *m = &pl->mem;
-    if (device)
+    if (c->budget[NN_MEM_DEVICE] && c->need[NN_MEM_DEVICE] > c->budget[NN_MEM_DEVICE])
         return lm_err_set(err,
                           "emulator.tile: a %dx%dx%d tile needs %.2f GiB of device memory on "
                           "rank %d (workspace %.2f GiB, plan %.2f GiB) but %.2f GiB are free; "
                           "use a smaller emulator.tile",
                           t->shape[0], t->shape[1], t->shape[2], gib(m->device), pl->blocks.rank,
-                          gib(m->workspace), gib(m->plan), gib(pl->opts.device_limit));
-    bool host_nn = m->device == 0;
+                          gib(m->workspace), gib(m->plan), gib(c->budget[NN_MEM_DEVICE]));
+    bool host_nn = c->plan.space == NN_MEM_HOST;
     return lm_err_set(err,
                       "emulator.tile: a %dx%dx%d tile needs %.2f GiB of memory on rank %d "
                       "(workspace %.2f GiB, plan %.2f GiB, field buffers %.2f GiB) but %.2f GiB "
@@ -92,53 +82,61 @@ static bool refuse_tile(const struct emulate_plan *pl, bool device, struct lm_er
                       "shared by its ranks); use a smaller emulator.tile or more ranks",
                       t->shape[0], t->shape[1], t->shape[2], gib(m->host), pl->blocks.rank,
                       gib(host_nn ? m->workspace : 0), gib(host_nn ? m->plan : 0), gib(m->buffers),
-                      gib(pl->opts.mem_limit));
+                      gib(c->budget[NN_MEM_HOST]));
 }
 
-/* Plan the tiles of side tile and size them; false (err says why) when they do not fit. */
-static bool try_tile(struct emulate_plan *pl, int tile, struct lm_err *err)
-{
-    emulator_tile_plan_destroy(&pl->tiles);
-    memset(&pl->mem, 0, sizeof pl->mem);
-    tiling_init(&pl->tiling, &pl->blocks.box, tile, pl->model->halo);
-    pl->tile = tile;
-    if (pl->tiling.n_tiles > 0 && !size_tiles(pl, err))
-        return false;
-    pl->mem.buffers = buffer_bytes(pl);
-    bool cuda = nn_backend_is_cuda(pl->opts.backend);
-    pl->mem.host = pl->mem.buffers + (cuda ? 0 : pl->mem.workspace + pl->mem.plan);
-    pl->mem.device = cuda ? pl->mem.workspace + pl->mem.plan : 0;
-    if (pl->opts.mem_limit && pl->mem.host > pl->opts.mem_limit)
-        return refuse_tile(pl, false, err);
-    if (cuda && pl->opts.device_limit && pl->mem.device > pl->opts.device_limit)
-        return refuse_tile(pl, true, err);
-    return true;
-}
-
-/* The automatic tile: the largest side (multiple of 8, at most EMULATE_MAX_AUTO_TILE and the
- * largest block side rounded up) that fits; the error of the smallest side when none does. */
-static bool choose_tile(struct emulate_plan *pl, struct lm_err *err)
+/* The largest side the automatic choice considers: EMULATE_MAX_AUTO_TILE, or the largest block
+ * side rounded up to the lattice where that is smaller (at least one lattice unit). */
+static int auto_max_side(const struct emulate_plan *pl)
 {
     int64_t e[3];
     box_dims(&pl->blocks.box, e);
     int64_t top = e[0] > e[1] ? e[0] : e[1];
     top = top > e[2] ? top : e[2];
     top = (top + TILING_QUANTUM - 1) / TILING_QUANTUM * TILING_QUANTUM;
-    int side = (int)(top < EMULATE_MAX_AUTO_TILE ? top : EMULATE_MAX_AUTO_TILE);
-    side = side < TILING_QUANTUM ? TILING_QUANTUM : side;
-    for (;;) {
-        struct lm_err why = {0};
-        if (try_tile(pl, side, &why))
-            return true;
-        if (side == TILING_QUANTUM)
-            return lm_err_set(err, "%s", why.msg);
-        int next = side * 3 / 4 / TILING_QUANTUM * TILING_QUANTUM;
-        side = next < side - TILING_QUANTUM ? next : side - TILING_QUANTUM;
-        side = side < TILING_QUANTUM ? TILING_QUANTUM : side;
-    }
+    top = top < EMULATE_MAX_AUTO_TILE ? top : EMULATE_MAX_AUTO_TILE;
+    return (int)(top > TILING_QUANTUM ? top : TILING_QUANTUM);
 }
 
-/* Allocate the buffers, the workspace (and a CUDA tile plan) of the chosen tiling. */
+/* The tile side: the requested one, or the largest up to auto_max_side, whose plan fits the
+ * memory budgets (tiling_choose); sets the tiling and its memory figures. */
+static void plan_tiles(struct emulate_plan *pl, struct lm_err *err)
+{
+    int tile = pl->opts.tile;
+    if (tile != 0 && !tiling_valid_side(tile)) {
+        lm_err_set(err,
+                   "emulator.tile = %d: the tile side must be a positive multiple of %d (or 0 "
+                   "for an automatic choice)",
+                   tile, TILING_QUANTUM);
+        return;
+    }
+    struct tiling_request rq = {
+        .backend = pl->opts.backend,
+        .tangents = pl->opts.velocities,
+        .min_side = tile ? tile : TILING_QUANTUM,
+        .max_side = tile ? tile : auto_max_side(pl),
+        .budget = {[NN_MEM_HOST] = pl->opts.mem_limit, [NN_MEM_DEVICE] = pl->opts.device_limit},
+        .build = tile_graph,
+        .ctx = pl};
+    struct tiling_choice c;
+    struct lm_err why = {{0}};
+    bool ok = tiling_choose(&rq, &c, &why);
+    if (c.side == 0) {
+        lm_err_set(err, "%s", why.msg);
+        return;
+    }
+    tiling_init(&pl->tiling, &pl->blocks.box, c.side, pl->model->halo);
+    pl->tile = c.side;
+    pl->mem = (struct emulate_memory){.workspace = c.plan.workspace,
+                                      .plan = c.plan.plan,
+                                      .buffers = buffer_bytes(pl),
+                                      .host = c.need[NN_MEM_HOST],
+                                      .device = c.need[NN_MEM_DEVICE]};
+    if (!ok)
+        refuse_tile(pl, &c, err);
+}
+
+/* Allocate the buffers, the tile plan and its workspace of the chosen tiling. */
 static void allocate(struct emulate_plan *pl, struct lm_err *err)
 {
     box_dims(&pl->tiling.in, pl->in_dims);
@@ -152,9 +150,8 @@ static void allocate(struct emulate_plan *pl, struct lm_err *err)
         pl->vel = lm_malloc("emulate.vel", 3 * (nout ? nout : 1) * sizeof(float));
     if (pl->tiling.n_tiles == 0)
         return;
-    if (!pl->tiles)
-        pl->tiles = emulator_tile_plan_create(pl->emulator, pl->tiling.shape, pl->opts.velocities,
-                                              pl->opts.backend, err);
+    pl->tiles = emulator_tile_plan_create(pl->emulator, pl->tiling.shape, pl->opts.velocities,
+                                          pl->opts.backend, err);
     if (pl->tiles)
         pl->workspace = emulator_tile_workspace_alloc(pl->tiles);
 }
@@ -181,21 +178,6 @@ static void decomp_aligned(struct decomp *d, MPI_Comm comm, const int n[3])
     decomp_create_splits(d, comm, n, dims, (const int64_t *const *)split);
     for (int a = 0; a < 3; a++)
         lm_free(split[a]);
-}
-
-/* The tile side: the requested one, checked, or the automatic choice. */
-static void plan_tiles(struct emulate_plan *pl, struct lm_err *err)
-{
-    int tile = pl->opts.tile;
-    if (tile != 0 && !tiling_valid_side(tile))
-        lm_err_set(err,
-                   "emulator.tile = %d: the tile side must be a positive multiple of %d (or 0 "
-                   "for an automatic choice)",
-                   tile, TILING_QUANTUM);
-    else if (tile != 0)
-        try_tile(pl, tile, err);
-    else
-        choose_tile(pl, err);
 }
 
 /* The exchange that fills tiling.in from the blocks. */

@@ -401,17 +401,36 @@ void nn_conv_premodulate(const struct nn_conv_desc *d, const struct nn_styled_pa
 
 /* ---- plan wrapper -------------------------------------------------------------------------- */
 
+/* True when g can be planned at all (built without errors, with an input and an output). */
+static bool graph_plannable(const struct nn_graph *g, struct lm_err *err)
+{
+    if (!nn_graph_ok(g))
+        return lm_err_set(err, "%s", g->err.msg);
+    if (g->input < 0 || g->output < 0)
+        return lm_err_set(err, "nn plan: the graph has no %s node",
+                          g->input < 0 ? "input" : "output");
+    return true;
+}
+
+bool nn_plan_size(const struct nn_backend *be, const struct nn_graph *g, bool tangents,
+                  struct nn_plan_mem *mem, struct lm_err *err)
+{
+    memset(mem, 0, sizeof *mem);
+    mem->space = be->space;
+    return graph_plannable(g, err) && be->plan_size(g, tangents, &mem->workspace, &mem->plan, err);
+}
+
+bool nn_backend_mem_available(const struct nn_backend *be, size_t *bytes, struct lm_err *err)
+{
+    *bytes = 0;
+    return !be->mem_available || be->mem_available(bytes, err);
+}
+
 struct nn_plan *nn_plan_create(const struct nn_backend *be, const struct nn_graph *g, bool tangents,
                                struct lm_err *err)
 {
-    if (!nn_graph_ok(g)) {
-        lm_err_set(err, "%s", g->err.msg);
+    if (!graph_plannable(g, err))
         return NULL;
-    }
-    if (g->input < 0 || g->output < 0) {
-        lm_err_set(err, "nn plan: the graph has no %s node", g->input < 0 ? "input" : "output");
-        return NULL;
-    }
     struct nn_backend_plan *impl = be->plan_create(g, tangents, err);
     if (!impl)
         return NULL;

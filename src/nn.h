@@ -32,7 +32,8 @@
  *
  * Lifetime: graph (nn_graph_create ... nn_graph_destroy) → plan (nn_plan_create: all set-up and
  * allocation of plan-held memory; nn_plan_workspace: bytes of caller-owned workspace, the peak
- * activation memory, known before running) → nn_plan_set_weights → nn_plan_execute (no
+ * activation memory, known before running; nn_plan_size: both figures, and where they live,
+ * known before creating the plan) → nn_plan_set_weights → nn_plan_execute (no
  * allocation inside; any number of times) → nn_plan_destroy(&plan).
  *
  * Thread-safety: a plan executes one call at a time; distinct plans are independent.
@@ -226,13 +227,33 @@ struct nn_io {
 
 struct nn_backend_plan; /* opaque: defined by each backend */
 
+/** Where a backend keeps its plans and workspaces. */
+enum nn_mem_space {
+    NN_MEM_HOST,   /**< host memory (CPU backends) */
+    NN_MEM_DEVICE, /**< the memory of the current accelerator (CUDA backends) */
+    NN_MEM_N_SPACES
+};
+
+/** The memory a plan takes, known before it is created (nn_plan_size). */
+struct nn_plan_mem {
+    enum nn_mem_space space; /**< where both figures live */
+    size_t workspace;        /**< the caller-owned workspace (what nn_plan_workspace will say) */
+    size_t plan;             /**< held by the plan itself (what nn_plan_memory will say) */
+};
+
 /** A compute backend: a table of functions, one instance per backend kind (static storage).
  *  Contracts: plan_create does all set-up and allocation (NULL plus err on failure: an unsupported
  *  op or shape, memory); plan_workspace is the byte size of the caller-owned workspace to pass to
  *  plan_execute (to be allocated with workspace_alloc: host memory for CPU backends, device memory
  *  for CUDA); plan_memory the bytes the plan itself holds (weights); plan_set_weights copies or
  *  reorders premodulated weights into the plan (no allocation); plan_execute runs the graph on io
- *  (no allocation, synchronous: outputs are complete on return); plan_destroy frees (NULL-safe). */
+ *  (no allocation, synchronous: outputs are complete on return); plan_destroy frees (NULL-safe).
+ *  Memory queries, so that callers size plans without knowing the backend: space is where the
+ *  workspace and the plan memory live; plan_size gives the workspace and plan bytes a plan of g
+ *  would take without creating it (false plus err when no plan is possible) — never less than
+ *  what plan_workspace and plan_memory of the created plan say; mem_available gives the bytes of
+ *  space free to this process now, or is NULL when the backend cannot tell (host memory is shared
+ *  by the processes of a node, so its budget is the caller's). */
 struct nn_backend {
     const char *name;
     struct nn_backend_plan *(*plan_create)(const struct nn_graph *g, bool tangents,
@@ -244,6 +265,10 @@ struct nn_backend {
     void (*plan_destroy)(struct nn_backend_plan **p);
     void *(*workspace_alloc)(size_t bytes);
     void (*workspace_free)(void *ptr);
+    enum nn_mem_space space;
+    bool (*plan_size)(const struct nn_graph *g, bool tangents, size_t *workspace, size_t *plan,
+                      struct lm_err *err);
+    bool (*mem_available)(size_t *bytes, struct lm_err *err);
 };
 
 /** The CPU backend (oneDNN convolutions, blocked layouts, OpenMP). Local. */
@@ -263,6 +288,18 @@ struct nn_plan {
  *  on failure. Local. Free with nn_plan_destroy. */
 struct nn_plan *nn_plan_create(const struct nn_backend *be, const struct nn_graph *g, bool tangents,
                                struct lm_err *err);
+/** The memory a plan of graph g on backend be, with or without tangents, would take, and where
+ *  (host or device), computed without creating the plan or allocating its memory (exact for the
+ *  CPU backends; for CUDA, exact with heuristic algorithm choice and an upper bound with measured
+ *  choice). Returns false and fills err when no plan is possible (an invalid graph, an op or shape
+ *  the backend does not support, no device). Local. */
+bool nn_plan_size(const struct nn_backend *be, const struct nn_graph *g, bool tangents,
+                  struct nn_plan_mem *mem, struct lm_err *err);
+/** Bytes of be's memory space free to this process now (the device's free memory for CUDA);
+ *  0 when the backend cannot tell (host backends: host memory is shared by the processes of a
+ *  node, so callers budget it from the node's available memory). Returns false and fills err when
+ *  the query fails. Local. */
+bool nn_backend_mem_available(const struct nn_backend *be, size_t *bytes, struct lm_err *err);
 /** Bytes of workspace plan_execute needs (the activation peak). Local. */
 size_t nn_plan_workspace(const struct nn_plan *p);
 /** Bytes held by the plan itself. Local. */

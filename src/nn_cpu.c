@@ -184,6 +184,12 @@ static dnnl_status_t cpu_conv_pd(dnnl_primitive_desc_t *pd, const struct cpu_con
     return rc;
 }
 
+/* Bytes of the memory of pd's argument `what` (weights, scratchpad). */
+static size_t cpu_pd_bytes(const_dnnl_primitive_desc_t pd, dnnl_query_t what)
+{
+    return dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, what, 0));
+}
+
 /* Create primitive, weights memory (the primitive's layout), staging memory and weights reorder
  * from pd. Returns the scratchpad bytes of the primitive. */
 static size_t cpu_make_prim(struct nn_backend_plan *p, struct cpu_conv *cv,
@@ -194,7 +200,7 @@ static size_t cpu_make_prim(struct nn_backend_plan *p, struct cpu_conv *cv,
     dnnl_primitive_create(prim, pd);
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *spmd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t wbytes = dnnl_memory_desc_get_size(wmd);
+    size_t wbytes = cpu_pd_bytes(pd, dnnl_query_weights_md);
     *wbuf = lm_calloc("nn.cpu.weights", 1, wbytes);
     p->memory += wbytes;
     dnnl_memory_create(m_w, wmd, cpu_engine, *wbuf);
@@ -213,7 +219,51 @@ static size_t cpu_make_prim(struct nn_backend_plan *p, struct cpu_conv *cv,
         msg_warn("nn cpu: convolution '%s' runs on oneDNN's slow reference kernel (%s)",
                  p->descs[cv->slot].name, impl);
     msg_debug("nn cpu: '%s' -> %s", p->descs[cv->slot].name, impl);
-    return dnnl_memory_desc_get_size(spmd);
+    return cpu_pd_bytes(pd, dnnl_query_scratchpad_md);
+}
+
+/* The primitive descriptors of convolution node i: pd[0] the main one, pd[1] the tangent's sum
+ * post-op one (NULL without tangents). False (err says why) when oneDNN cannot build one. */
+static bool cpu_conv_pds(struct nn_backend_plan *p, int i, dnnl_primitive_desc_t pd[2],
+                         struct lm_err *err)
+{
+    struct cpu_conv *cv = &p->conv[i];
+    const struct nn_node *nd = &p->nodes[i];
+    const int *nin = p->nodes[nd->in[0]].shape.n;
+    const int *nout = cv->kind == CPU_CONV_SHUFFLE ? nin : nd->shape.n;
+    bool fused = cv->fused = !p->tangents && cv->kind != CPU_CONV_SHUFFLE;
+    pd[0] = pd[1] = NULL;
+    if (cpu_conv_pd(&pd[0], cv, nin, nout, fused, fused ? nd->act : NN_ACT_NONE, false) !=
+        dnnl_success)
+        return lm_err_set(err,
+                          "nn cpu: oneDNN cannot build convolution '%s' (%d -> %d channels, "
+                          "kernel %d, stride %d)",
+                          p->descs[cv->slot].name, cv->cin, cv->cout, cv->k, cv->s);
+    if (p->tangents &&
+        cpu_conv_pd(&pd[1], cv, nin, nout, false, NN_ACT_NONE, true) != dnnl_success) {
+        dnnl_primitive_desc_destroy(pd[0]);
+        pd[0] = NULL;
+        return lm_err_set(err, "nn cpu: oneDNN cannot build the tangent convolution '%s'",
+                          p->descs[cv->slot].name);
+    }
+    return true;
+}
+
+/* The sizes of convolution node i without creating it: adds its weights bytes to *weights and
+ * raises *sp to its largest scratchpad (as cpu_conv_create would). */
+static bool cpu_conv_size(struct nn_backend_plan *p, int i, size_t *weights, size_t *sp,
+                          struct lm_err *err)
+{
+    dnnl_primitive_desc_t pd[2];
+    if (!cpu_conv_pds(p, i, pd, err))
+        return false;
+    for (int k = 0; k < 2 && pd[k]; k++) {
+        *weights += cpu_pd_bytes(pd[k], dnnl_query_weights_md);
+        size_t s = cpu_pd_bytes(pd[k], dnnl_query_scratchpad_md);
+        *sp = s > *sp ? s : *sp;
+        dnnl_primitive_desc_destroy(pd[k]);
+    }
+    return true;
 }
 
 /* Create the primitives of convolution node i; raises *sp to the largest scratchpad in bytes. */
@@ -223,24 +273,16 @@ static bool cpu_conv_create(struct nn_backend_plan *p, int i, size_t *sp, struct
     const struct nn_node *nd = &p->nodes[i];
     const int *nin = p->nodes[nd->in[0]].shape.n;
     const int *nout = cv->kind == CPU_CONV_SHUFFLE ? nin : nd->shape.n;
-    dnnl_primitive_desc_t pd;
-    bool fused = cv->fused = !p->tangents && cv->kind != CPU_CONV_SHUFFLE;
-    if (cpu_conv_pd(&pd, cv, nin, nout, fused, fused ? nd->act : NN_ACT_NONE, false) !=
-        dnnl_success)
-        return lm_err_set(err,
-                          "nn cpu: oneDNN cannot build convolution '%s' (%d -> %d channels, "
-                          "kernel %d, stride %d)",
-                          p->descs[cv->slot].name, cv->cin, cv->cout, cv->k, cv->s);
-    size_t s0 = cpu_make_prim(p, cv, pd, &cv->prim, &cv->m_w, &cv->wbuf, &cv->m_stage_w,
+    dnnl_primitive_desc_t pd[2];
+    if (!cpu_conv_pds(p, i, pd, err))
+        return false;
+    size_t s0 = cpu_make_prim(p, cv, pd[0], &cv->prim, &cv->m_w, &cv->wbuf, &cv->m_stage_w,
                               &cv->reorder_w, &cv->m_sp);
-    dnnl_primitive_desc_destroy(pd);
-    if (p->tangents) {
-        if (cpu_conv_pd(&pd, cv, nin, nout, false, NN_ACT_NONE, true) != dnnl_success)
-            return lm_err_set(err, "nn cpu: oneDNN cannot build the tangent convolution '%s'",
-                              p->descs[cv->slot].name);
-        size_t s1 = cpu_make_prim(p, cv, pd, &cv->sum, &cv->m_dw, &cv->dwbuf, &cv->m_stage_dw,
+    dnnl_primitive_desc_destroy(pd[0]);
+    if (pd[1]) {
+        size_t s1 = cpu_make_prim(p, cv, pd[1], &cv->sum, &cv->m_dw, &cv->dwbuf, &cv->m_stage_dw,
                                   &cv->reorder_dw, &cv->m_sp_sum);
-        dnnl_primitive_desc_destroy(pd);
+        dnnl_primitive_desc_destroy(pd[1]);
         s0 = s1 > s0 ? s1 : s0;
     }
     dnnl_memory_desc_t src, dst, bmd;
@@ -278,22 +320,37 @@ static size_t cpu_conv_describe(struct nn_backend_plan *p, int i)
     return 2 * (size_t)cv->nq + cv->cin;
 }
 
+static bool is_conv(const struct nn_node *nd)
+{
+    return nd->op == NN_OP_CONV || nd->op == NN_OP_TCONV;
+}
+
+/* Floats of the shared weights staging array: the largest plain weights of a convolution. */
+static size_t cpu_stage_count(const struct nn_backend_plan *p)
+{
+    size_t n_stage = 1;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const struct cpu_conv *cv = &p->conv[i];
+        size_t st = (size_t)cv->nq * cv->cin * cv->kk * cv->kk * cv->kk;
+        n_stage = is_conv(&p->nodes[i]) && st > n_stage ? st : n_stage;
+    }
+    return n_stage;
+}
+
 /* Give every convolution its parameter arrays (bias, c, ratio) and the shared staging array. */
 static void cpu_params_alloc(struct nn_backend_plan *p, size_t n_params)
 {
-    size_t n_stage = 1;
+    size_t n_stage = cpu_stage_count(p);
     p->params = lm_calloc("nn.cpu.weights", n_params + 1, sizeof(float));
     float *q = p->params;
     for (int i = 0; i < p->n_nodes; i++) {
         struct cpu_conv *cv = &p->conv[i];
-        if (p->nodes[i].op != NN_OP_CONV && p->nodes[i].op != NN_OP_TCONV)
+        if (!is_conv(&p->nodes[i]))
             continue;
         cv->bias = q;
         cv->c = cv->bias + cv->nq;
         cv->ratio = cv->c + cv->nq;
         q += 2 * (size_t)cv->nq + cv->cin;
-        size_t st = (size_t)cv->nq * cv->cin * cv->kk * cv->kk * cv->kk;
-        n_stage = st > n_stage ? st : n_stage;
     }
     p->stage = lm_calloc("nn.cpu.weights", n_stage, sizeof(float));
     p->memory += (n_params + n_stage) * sizeof(float);
@@ -301,11 +358,12 @@ static void cpu_params_alloc(struct nn_backend_plan *p, size_t n_params)
 
 static void cpu_plan_free(struct nn_backend_plan *p);
 
-static struct nn_backend_plan *cpu_plan_create(const struct nn_graph *g, bool tangents,
-                                               struct lm_err *err)
+/* The plan's description of g without primitives or parameter memory: nodes, slots, the kind of
+ * every convolution, the views and, in *buf (to free), every node's buffer and scratch request;
+ * *n_params the floats of the convolutions' parameter arrays. */
+static struct nn_backend_plan *cpu_plan_describe(const struct nn_graph *g, bool tangents,
+                                                 struct nn_buf **buf, size_t *n_params)
 {
-    if (!cpu_init(err))
-        return NULL;
     struct nn_backend_plan *p = lm_calloc("nn.cpu.plan", 1, sizeof *p);
     int n = p->n_nodes = g->n_nodes;
     p->input = g->input;
@@ -319,25 +377,62 @@ static struct nn_backend_plan *cpu_plan_create(const struct nn_graph *g, bool ta
     p->view = lm_calloc("nn.cpu.plan", n, sizeof *p->view);
     p->conv = lm_calloc("nn.cpu.plan", n, sizeof *p->conv);
     p->root = lm_calloc("nn.cpu.plan", n, sizeof *p->root);
-    size_t n_params = 0;
+    *n_params = 0;
     for (int i = 0; i < n; i++)
-        if (g->nodes[i].op == NN_OP_CONV || g->nodes[i].op == NN_OP_TCONV)
-            n_params += cpu_conv_describe(p, i);
+        if (is_conv(&g->nodes[i]))
+            *n_params += cpu_conv_describe(p, i);
+    *buf = lm_calloc("nn.cpu.plan", n, sizeof **buf);
+    cpu_layout(p, g, *buf);
+    for (int i = 0; i < n; i++)
+        if (is_conv(&g->nodes[i]))
+            (*buf)[i].scratch = cpu_conv_scratch(p, i) * sizeof(float);
+    return p;
+}
+
+/* The workspace: the buffers placed by nn_memplan, then the largest oneDNN scratchpad. */
+static size_t cpu_workspace_bytes(size_t buffers, size_t sp)
+{
+    return buffers + (sp + 63) / 64 * 64;
+}
+
+static bool cpu_plan_size(const struct nn_graph *g, bool tangents, size_t *workspace,
+                          size_t *memory, struct lm_err *err)
+{
+    if (!cpu_init(err))
+        return false;
+    struct nn_buf *buf;
+    size_t n_params, sp = 0, weights = 0;
+    struct nn_backend_plan *p = cpu_plan_describe(g, tangents, &buf, &n_params);
+    bool ok = true;
+    for (int i = 0; i < p->n_nodes && ok; i++)
+        if (is_conv(&p->nodes[i]))
+            ok = cpu_conv_size(p, i, &weights, &sp, err);
+    if (ok) {
+        *workspace = cpu_workspace_bytes(nn_memplan(g, buf, 64), sp);
+        *memory = weights + (n_params + cpu_stage_count(p)) * sizeof(float);
+    }
+    lm_free(buf);
+    cpu_plan_free(p);
+    return ok;
+}
+
+static struct nn_backend_plan *cpu_plan_create(const struct nn_graph *g, bool tangents,
+                                               struct lm_err *err)
+{
+    if (!cpu_init(err))
+        return NULL;
+    struct nn_buf *buf;
+    size_t n_params, sp = 0;
+    struct nn_backend_plan *p = cpu_plan_describe(g, tangents, &buf, &n_params);
     cpu_params_alloc(p, n_params);
-    struct nn_buf *buf = lm_calloc("nn.cpu.plan", n, sizeof *buf);
-    cpu_layout(p, g, buf);
-    size_t sp = 0;
-    for (int i = 0; i < n; i++)
-        if (g->nodes[i].op == NN_OP_CONV || g->nodes[i].op == NN_OP_TCONV) {
-            buf[i].scratch = cpu_conv_scratch(p, i) * sizeof(float);
-            if (!cpu_conv_create(p, i, &sp, err)) {
-                lm_free(buf);
-                cpu_plan_free(p);
-                return NULL;
-            }
+    for (int i = 0; i < p->n_nodes; i++)
+        if (is_conv(&p->nodes[i]) && !cpu_conv_create(p, i, &sp, err)) {
+            lm_free(buf);
+            cpu_plan_free(p);
+            return NULL;
         }
     size_t total = nn_memplan(g, buf, 64);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < p->n_nodes; i++) {
         p->view[i].off += buf[p->root[i]].offset / sizeof(float);
         struct cpu_conv *cv = &p->conv[i];
         size_t s0 = buf[i].scratch_offset / sizeof(float);
@@ -345,7 +440,7 @@ static struct nn_backend_plan *cpu_plan_create(const struct nn_graph *g, bool ta
     }
     lm_free(buf);
     p->sp_off = total;
-    p->workspace = total + (sp + 63) / 64 * 64;
+    p->workspace = cpu_workspace_bytes(total, sp);
     return p;
 }
 
@@ -537,6 +632,9 @@ static const struct nn_backend cpu_backend = {
     .plan_destroy = cpu_plan_destroy,
     .workspace_alloc = cpu_workspace_alloc,
     .workspace_free = lm_free,
+    .space = NN_MEM_HOST,
+    .plan_size = cpu_plan_size,
+    .mem_available = NULL,
 };
 
 const struct nn_backend *nn_backend_cpu(void) { return &cpu_backend; }

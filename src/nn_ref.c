@@ -33,6 +33,24 @@ static float *ref_data(const struct nn_backend_plan *p, void *ws, int i, int t)
     return (float *)((char *)ws + p->buf[i].offset) + (size_t)t * n;
 }
 
+/* Bytes of the copies of one slot's premodulated weights (w, dw, bias). */
+static size_t ref_conv_bytes(const struct nn_conv_desc *d)
+{
+    return (2 * (size_t)d->cin * d->cout * d->kernel * d->kernel * d->kernel + d->cout) *
+           sizeof(float);
+}
+
+/* Every node in its own planar buffer (value, then tangent): placements into buf, returns the
+ * workspace bytes. */
+static size_t ref_layout(const struct nn_graph *g, bool tangents, struct nn_buf *buf)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        buf[i].alias = -1;
+        buf[i].bytes = nn_shape_count(g->nodes[i].shape) * sizeof(float) * (tangents ? 2 : 1);
+    }
+    return nn_memplan(g, buf, 64);
+}
+
 static struct nn_backend_plan *ref_plan_create(const struct nn_graph *g, bool tangents,
                                                struct lm_err *err)
 {
@@ -54,11 +72,7 @@ static struct nn_backend_plan *ref_plan_create(const struct nn_graph *g, bool ta
         p->convs[c].bias = p->convs[c].dw + nw;
     }
     p->buf = lm_calloc("nn.ref.plan", g->n_nodes, sizeof *p->buf);
-    for (int i = 0; i < g->n_nodes; i++) {
-        p->buf[i].alias = -1;
-        p->buf[i].bytes = nn_shape_count(g->nodes[i].shape) * sizeof(float) * (tangents ? 2 : 1);
-    }
-    p->workspace = nn_memplan(g, p->buf, 64);
+    p->workspace = ref_layout(g, tangents, p->buf);
     return p;
 }
 
@@ -67,11 +81,21 @@ static size_t ref_plan_workspace(const struct nn_backend_plan *p) { return p->wo
 static size_t ref_plan_memory(const struct nn_backend_plan *p)
 {
     size_t b = 0;
-    for (int c = 0; c < p->n_convs; c++) {
-        const struct nn_conv_desc *d = &p->convs[c].d;
-        b += (2 * (size_t)d->cin * d->cout * d->kernel * d->kernel * d->kernel + d->cout) * 4;
-    }
+    for (int c = 0; c < p->n_convs; c++)
+        b += ref_conv_bytes(&p->convs[c].d);
     return b;
+}
+
+static bool ref_plan_size(const struct nn_graph *g, bool tangents, size_t *workspace,
+                          size_t *memory, struct lm_err *err)
+{
+    struct nn_buf *buf = lm_calloc("nn.ref.plan", g->n_nodes, sizeof *buf);
+    *workspace = ref_layout(g, tangents, buf);
+    lm_free(buf);
+    *memory = 0;
+    for (int c = 0; c < g->n_convs; c++)
+        *memory += ref_conv_bytes(&g->convs[c]);
+    return true;
 }
 
 static void ref_plan_set_weights(struct nn_backend_plan *p, const struct nn_weights *w)
@@ -255,6 +279,9 @@ static const struct nn_backend ref_backend = {
     .plan_destroy = ref_plan_destroy,
     .workspace_alloc = ref_workspace_alloc,
     .workspace_free = lm_free,
+    .space = NN_MEM_HOST,
+    .plan_size = ref_plan_size,
+    .mem_available = NULL,
 };
 
 const struct nn_backend *nn_backend_ref(void) { return &ref_backend; }

@@ -23,7 +23,13 @@
  * their inputs is tiling.in = out grown by halo on every side: the region a rank gathers once from
  * the distributed field before running its tiles, cutting each tile's input out of it locally.
  *
- * Everything here is Local, allocates nothing and never calls MPI.
+ * The tile side itself is chosen by tiling_choose, the one tile chooser of lemur: the largest side
+ * (a multiple of 8) whose NN plan fits the memory budget of the space the backend keeps it in
+ * (host or device), together with whatever else the caller keeps there. It knows backends only
+ * through the memory queries of their table (nn_plan_size, nn_backend_mem_available, nn.h).
+ *
+ * Everything here is Local and never calls MPI; only tiling_choose allocates (graphs, while it
+ * sizes them).
  */
 #ifndef LEMUR_TILING_H
 #define LEMUR_TILING_H
@@ -31,6 +37,8 @@
 #include <stdbool.h>
 
 #include "box.h"
+#include "error.h"
+#include "nn.h"
 
 /** Tiles are multiples of this many cells per axis (three stride-2 levels). */
 #define TILING_QUANTUM 8
@@ -64,5 +72,48 @@ struct box3 tiling_tile(const struct tiling *t, int i);
 
 /** Input box of tile i: its output box grown by t->halo. Local. */
 struct box3 tiling_tile_input(const struct tiling *t, int i);
+
+/** What tiling_choose is asked. */
+struct tiling_request {
+    const struct nn_backend *backend; /**< where the plan would run */
+    bool tangents;                    /**< plans with tangents (velocities) */
+    int min_side, max_side;           /**< sides considered: the multiples of TILING_QUANTUM in
+                                       *   [min_side, max_side] */
+    size_t budget[NN_MEM_N_SPACES];   /**< bytes available in each memory space; 0: no stated
+                                       *   limit, and then the backend's own space is bounded by
+                                       *   nn_backend_mem_available (none where it cannot tell) */
+    /** The graph of the tiles of side `side` (a new graph the chooser destroys), and in other[]
+     *  the bytes the caller needs at that side besides the plan, per memory space (zeroed before
+     *  the call). NULL with err untouched: no plan is needed at that side (nothing to run); NULL
+     *  with err set: no graph exists for that side (it is skipped). */
+    struct nn_graph *(*build)(int side, void *ctx, size_t other[NN_MEM_N_SPACES],
+                              struct lm_err *err);
+    void *ctx; /**< passed to build */
+};
+
+/** The answer of tiling_choose: the chosen side, or where nothing fits the smallest side sized. */
+struct tiling_choice {
+    int side;                       /**< the side (0 when no side could be sized) */
+    bool fits;                      /**< its memory fits every budget */
+    struct nn_plan_mem plan;        /**< its plan's memory (zero bytes when no plan is needed) */
+    size_t need[NN_MEM_N_SPACES];   /**< bytes it needs per space: the caller's and the plan's */
+    size_t budget[NN_MEM_N_SPACES]; /**< the budgets applied (0: unlimited) */
+};
+
+/** The largest side (a multiple of TILING_QUANTUM in [min_side, max_side]) whose needs fit every
+ *  budget: for each memory space, the caller's other bytes plus, in the backend's space, the
+ *  plan's workspace and plan memory (nn_plan_size, nothing allocated). Needs are taken to grow
+ *  with the side (the activations scale with the tile's volume): the largest side is sized first,
+ *  then the smallest, then the range is bisected, so a few sizings answer for any range.
+ *  @param rq   in: the request
+ *  @param out  out: the choice; when nothing fits, the figures of the smallest side
+ *  @return true when a side fits; false with err saying why (no side fits — naming the smallest
+ *          side, its needs and the budgets — or no side could be sized, or no multiple of
+ *          TILING_QUANTUM lies in the range, or the backend's memory query failed).
+ *  Local. */
+bool tiling_choose(const struct tiling_request *rq, struct tiling_choice *out, struct lm_err *err);
+
+/** "host" or "device". Local. */
+const char *tiling_space_name(enum nn_mem_space s);
 
 #endif

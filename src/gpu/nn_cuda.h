@@ -16,8 +16,9 @@
  *
  * Besides the nn_backend table this module offers what a GPU driver needs for throughput:
  * asynchronous execution with pinned double-buffered staging (the next tile's copies overlap this
- * tile's compute), on-device premodulation from the raw parameters, sizing of plans without
- * allocating them, and a tile planner that picks the largest tile that fits in device memory.
+ * tile's compute), on-device premodulation from the raw parameters, per-node profiling and plan
+ * facts. Sizing a plan without allocating it and the device's free memory are the backend table's
+ * memory queries (nn_plan_size, nn_backend_mem_available of nn.h).
  * Every function is Local (one process, its current device). This header needs no CUDA headers;
  * in a build without CUDA (make CUDA=0) the backend getters return NULL and the other functions
  * report "built without CUDA".
@@ -71,37 +72,6 @@ bool nn_backend_is_cuda(const struct nn_backend *be);
 const char *nn_cuda_precision_name(enum nn_cuda_precision p);
 /** Parse a precision name (as printed by nn_cuda_precision_name). Returns false when unknown. */
 bool nn_cuda_precision_parse(const char *name, enum nn_cuda_precision *p);
-
-/** Device bytes a plan of graph g on CUDA backend be would need, computed without allocating
- *  device memory (cuDNN workspace queries included): *workspace the caller-owned workspace,
- *  *memory what the plan itself would hold (weights, staging). Returns false and fills err when
- *  no plan is possible (unsupported op or shape, no device). Local. */
-bool nn_cuda_plan_size(const struct nn_backend *be, const struct nn_graph *g, bool tangents,
-                       size_t *workspace, size_t *memory, struct lm_err *err);
-
-/** What the tile planner is asked: graphs of cubic output tiles of side `side` come from build
- *  (a new graph the planner destroys; NULL when no graph exists for that side). */
-struct nn_cuda_tile_request {
-    struct nn_graph *(*build)(int side, void *ctx);
-    void *ctx;
-    const struct nn_backend *backend; /**< a CUDA backend instance */
-    bool tangents;
-    int min_side, max_side; /**< sides considered: multiples of 8 in [min_side, max_side] */
-    size_t mem_bytes;       /**< device bytes available; 0: the device's free memory */
-    size_t reserve_bytes;   /**< bytes kept free for everything else on the device */
-};
-/** The planner's answer. */
-struct nn_cuda_tile_plan {
-    int side;         /**< largest fitting output side (multiple of 8) */
-    size_t workspace; /**< caller-owned workspace of that plan */
-    size_t memory;    /**< bytes the plan holds */
-    size_t budget;    /**< the device bytes that had to hold both */
-};
-/** Largest output tile side (a multiple of 8 in [min_side, max_side]) whose plan workspace plus
- *  plan memory fit in the device memory budget. Returns false (err filled) when not even min_side
- *  fits or no graph can be built. Local. */
-bool nn_cuda_plan_tile(const struct nn_cuda_tile_request *rq, struct nn_cuda_tile_plan *out,
-                       struct lm_err *err);
 
 /** Start executing plan p (a CUDA plan) on io and return before the device has finished: the
  *  inputs are copied at once into pinned staging (io->x and io->dx may be reused on return), the

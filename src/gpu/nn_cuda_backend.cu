@@ -1,5 +1,6 @@
 /* nn_cuda_backend — the nn_backend instances of the CUDA backend (one per precision and algorithm
- * search), plan creation and destruction, sizing without allocation, and plan facts. */
+ * search): plan creation and destruction, sizing without allocation, the device's free memory,
+ * and plan facts. */
 #include <string.h>
 
 #include "gpu/nn_cuda_dnn.cuh"
@@ -44,6 +45,31 @@ static struct nn_backend_plan *plan_create_inst(const struct nn_graph *g, bool t
     return nn_cuda_plan_create(&o, g, tangents, err);
 }
 
+/* Sizes without a plan: the layout and cuDNN's workspace queries on a temporary handle. */
+template <int P, int M>
+static bool plan_size_inst(const struct nn_graph *g, bool tangents, size_t *workspace,
+                           size_t *memory, struct lm_err *err)
+{
+    struct nn_cuda_options o;
+    o.precision = (enum nn_cuda_precision)P;
+    o.algo_search = (enum nn_cuda_algo_search)M;
+    cudnnHandle_t h = NULL;
+    cudnnStatus_t st = cudnnCreate(&h);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return lm_err_set(err, "nn cuda: cudnnCreate failed: %s", cudnnGetErrorString(st));
+    bool ok = nn_cuda_size_with(h, &o, g, tangents, workspace, memory, err);
+    cudnnDestroy(h);
+    return ok;
+}
+
+/* The current device's free memory. */
+static bool mem_available(size_t *bytes, struct lm_err *err)
+{
+    size_t total = 0;
+    CUDA_TRY(err, cudaMemGetInfo(bytes, &total));
+    return true;
+}
+
 static size_t plan_workspace(const struct nn_backend_plan *p) { return p->workspace; }
 
 static size_t plan_memory(const struct nn_backend_plan *p) { return nn_cuda_plan_held_bytes(p); }
@@ -67,7 +93,8 @@ static void workspace_free(void *ptr)
 #define CUDA_INSTANCE(P, M, NAME)                                                                  \
     {                                                                                              \
         NAME, plan_create_inst<P, M>, plan_workspace, plan_memory, nn_cuda_set_weights,            \
-            nn_cuda_execute, nn_cuda_plan_destroy, workspace_alloc, workspace_free                 \
+            nn_cuda_execute, nn_cuda_plan_destroy, workspace_alloc, workspace_free, NN_MEM_DEVICE, \
+            plan_size_inst<P, M>, mem_available                                                    \
     }
 
 static const struct nn_backend cuda_instances[NN_CUDA_N_PRECISION][2] = {
@@ -286,21 +313,6 @@ bool nn_cuda_size_with(cudnnHandle_t h, const struct nn_cuda_options *opt, const
     }
     nn_cuda_plan_free_layout(p);
     lm_free(p);
-    return ok;
-}
-
-bool nn_cuda_plan_size(const struct nn_backend *be, const struct nn_graph *g, bool tangents,
-                       size_t *workspace, size_t *memory, struct lm_err *err)
-{
-    if (!nn_backend_is_cuda(be))
-        return lm_err_set(err, "nn cuda: backend '%s' is not a CUDA backend", be->name);
-    struct nn_cuda_options opt = nn_cuda_backend_options(be);
-    cudnnHandle_t h = NULL;
-    cudnnStatus_t st = cudnnCreate(&h);
-    if (st != CUDNN_STATUS_SUCCESS)
-        return lm_err_set(err, "nn cuda: cudnnCreate failed: %s", cudnnGetErrorString(st));
-    bool ok = nn_cuda_size_with(h, &opt, g, tangents, workspace, memory, err);
-    cudnnDestroy(h);
     return ok;
 }
 

@@ -223,7 +223,11 @@ bool nn_cuda_plan_has_tconv(const struct nn_backend_plan *p);
 /** Release the host-side layout records and cuDNN descriptors of p (not its device memory). */
 void nn_cuda_plan_free_layout(struct nn_backend_plan *p);
 
-/** Sizes of a plan of g for options opt with an existing cuDNN handle (see nn_cuda_plan_size). */
+/** Device bytes of a plan of g for options opt, computed with an existing cuDNN handle without
+ *  allocating device memory (the layout and cuDNN's workspace queries): *workspace the
+ *  caller-owned workspace, *memory what the plan would hold (weights, staging, cuBLAS workspace).
+ *  Exact with heuristic algorithm choice; with measured choice the workspace is the cap a measured
+ *  algorithm may use. The backends' plan_size (nn_plan_size). */
 bool nn_cuda_size_with(cudnnHandle_t h, const struct nn_cuda_options *opt, const struct nn_graph *g,
                        bool tangents, size_t *workspace, size_t *memory, struct lm_err *err);
 /** Free the raw parameters of on-device premodulation (when present). */

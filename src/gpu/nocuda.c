@@ -56,18 +56,6 @@ bool nn_cuda_precision_parse(const char *name, enum nn_cuda_precision *p)
     return false;
 }
 
-bool nn_cuda_plan_size(const struct nn_backend *be, const struct nn_graph *g, bool tangents,
-                       size_t *workspace, size_t *memory, struct lm_err *err)
-{
-    return lm_err_set(err, "nn cuda: " NO_CUDA);
-}
-
-bool nn_cuda_plan_tile(const struct nn_cuda_tile_request *rq, struct nn_cuda_tile_plan *out,
-                       struct lm_err *err)
-{
-    return lm_err_set(err, "nn cuda: " NO_CUDA);
-}
-
 void nn_cuda_execute_begin(struct nn_plan *p, const struct nn_io *io, void *workspace)
 {
     lm_fatal("nn cuda: " NO_CUDA);

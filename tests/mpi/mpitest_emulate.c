@@ -7,7 +7,8 @@
  * then broadcast; every rank compares the cells of its block. The comparison is shown able to
  * fail: the same results against the reference rolled by one cell must differ by far more than
  * the tolerance. The plan's refusals (tile not a multiple of 8, tile too large for the memory
- * limit) are checked with their messages. */
+ * limit) are checked with their messages, and the automatic tile under a memory limit against a
+ * brute force over the explicit tiles. */
 #define T_USE_MPI
 #include "harness.h"
 
@@ -213,12 +214,56 @@ static void test_refusals(void)
     emulate_plan_destroy(&pl);
 }
 
+/* This rank's host bytes of a plan with tile side `tile` and no memory limit. Collective. */
+static size_t host_need(const int n[3], int tile)
+{
+    struct lm_err err = {0};
+    struct emulate_opts o = opts_of(tile);
+    struct emulate_plan *pl = emulate_plan_create(MPI_COMM_WORLD, n, model, &o, &err);
+    T_CHECK(pl, "tile %d: %s", tile, err.msg);
+    size_t h = pl ? emulate_plan_memory(pl).host : 0;
+    emulate_plan_destroy(&pl);
+    return h;
+}
+
+/* The automatic tile under a memory limit is, on every rank, the largest side whose plan with
+ * that side requested explicitly fits the limit (brute force over the sides 8 ... 32). */
+static void test_automatic_tile(void)
+{
+    int n[3] = {32, 32, 32};
+    size_t need[5] = {0};
+    for (int s = 8; s <= 32; s += 8)
+        need[s / 8] = host_need(n, s);
+    size_t limits[3] = {need[2], need[3], need[3] - 1};
+    for (int k = 0; k < 3; k++) {
+        int want = 0;
+        for (int s = 8; s <= 32; s += 8)
+            want = need[s / 8] <= limits[k] ? s : want;
+        struct lm_err err = {0};
+        struct emulate_opts o = opts_of(0);
+        o.mem_limit = limits[k];
+        struct emulate_plan *pl = emulate_plan_create(MPI_COMM_WORLD, n, model, &o, &err);
+        T_CHECK(pl, "automatic tile in %zu bytes: %s", limits[k], err.msg);
+        if (!pl)
+            continue;
+        int got = emulate_plan_tile(pl);
+        struct emulate_memory m = emulate_plan_memory(pl);
+        T_CHECK(got == want && m.host == need[got / 8] && m.host <= limits[k],
+                "limit %zu: tile %d needing %zu, brute force %d", limits[k], got, m.host, want);
+        if (t_rank == 0)
+            printf("  automatic tile in %.2f MiB: %d (brute force %d)\n", limits[k] / 1048576.0,
+                   got, want);
+        emulate_plan_destroy(&pl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     t_mpi_init(&argc, &argv);
     model = model_create_styled_vnet(WIDTH, 3, 3, 2);
     model_fill_random(model, 2024);
     T_RUN(test_refusals);
+    T_RUN(test_automatic_tile);
     T_RUN(test_cubic_32);
     T_RUN(test_noncubic_40x32x48);
     model_destroy(&model);

@@ -1,10 +1,14 @@
 /* test_tiling — the tiles of a block cover it, stay inside tiling.out, have one shape and are
- * anchored on the global 8-cell lattice. */
+ * anchored on the global 8-cell lattice; the tile chooser (tiling_choose) returns the largest side
+ * whose memory fits, against a brute force over created plans (the reference and CPU backends),
+ * and refuses with the figures of the smallest side. */
 #include "harness.h"
 #include "tiling.h"
 
 #include <stdint.h>
 #include <string.h>
+
+#include "nn.h"
 
 /* Count how many tiles cover every cell of out; check the block is covered and tiles are legal. */
 static void check_cover(const struct box3 *block, int tile)
@@ -91,10 +95,164 @@ static void test_valid_side(void)
             "0, 12 and -8 are not");
 }
 
+/* ---- the tile chooser ---------------------------------------------------------------------- */
+
+/* What the test's graph builder does: a small network per side (conv k3 3 -> 5 channels, conv k3
+ * 5 -> 3, an output of side^3 cells), the caller's other bytes, and sides it refuses. */
+struct fake {
+    size_t other[NN_MEM_N_SPACES];
+    int refuse_above; /* sides above it have no graph (error) */
+    bool no_plan;     /* no plan needed at any side */
+};
+
+static struct nn_graph *fake_graph(int side)
+{
+    struct nn_graph *g = nn_graph_create();
+    struct nn_conv_desc a = {3, 5, 3, 1, false, "a"}, b = {5, 3, 3, 1, false, "b"};
+    int sa = nn_graph_add_conv(g, &a), sb = nn_graph_add_conv(g, &b);
+    int x = nn_graph_input(g, (struct nn_shape){3, {side + 4, side + 4, side + 4}}, "x");
+    int y = nn_graph_conv(g, x, sa, NN_ACT_LRELU, "y");
+    nn_graph_set_output(g, nn_graph_conv(g, y, sb, NN_ACT_NONE, "z"));
+    return g;
+}
+
+static struct nn_graph *fake_build(int side, void *ctx, size_t other[NN_MEM_N_SPACES],
+                                   struct lm_err *err)
+{
+    const struct fake *f = ctx;
+    memcpy(other, f->other, sizeof f->other);
+    if (side > f->refuse_above) {
+        lm_err_set(err, "no graph of side %d", side);
+        return NULL;
+    }
+    return f->no_plan ? NULL : fake_graph(side);
+}
+
+/* Bytes of a created plan of side (workspace + plan memory): the brute-force reference. */
+static size_t created_need(const struct nn_backend *be, int side, bool tangents)
+{
+    struct lm_err err = {{0}};
+    struct nn_graph *g = fake_graph(side);
+    struct nn_plan *p = nn_plan_create(be, g, tangents, &err);
+    T_CHECK(p, "plan of side %d: %s", side, err.msg);
+    size_t n = p ? nn_plan_workspace(p) + nn_plan_memory(p) : 0;
+    nn_plan_destroy(&p);
+    nn_graph_destroy(&g);
+    return n;
+}
+
+/* For budgets around the created plans' needs, the chosen side is the largest whose created plan
+ * fits with the caller's bytes. */
+static void check_largest(const struct nn_backend *be, bool tangents)
+{
+    enum { LO = 8, HI = 64, N = HI / 8 + 1 };
+    size_t need[N], other = 4096;
+    for (int s = LO; s <= HI; s += 8)
+        need[s / 8] = created_need(be, s, tangents) + other;
+    size_t budgets[] = {need[2],     need[2] + 1, need[3] - 1, need[5],
+                        need[6] - 1, need[7],     need[8] * 4, need[1]};
+    struct fake f = {{other, 0}, 1 << 30, false};
+    for (int k = 0; k < (int)(sizeof budgets / sizeof budgets[0]); k++) {
+        int want = 0;
+        for (int s = LO; s <= HI; s += 8)
+            want = need[s / 8] <= budgets[k] ? s : want;
+        struct tiling_request rq = {.backend = be,
+                                    .tangents = tangents,
+                                    .min_side = LO,
+                                    .max_side = HI,
+                                    .budget = {[NN_MEM_HOST] = budgets[k]},
+                                    .build = fake_build,
+                                    .ctx = &f};
+        struct tiling_choice c;
+        struct lm_err err = {{0}};
+        bool ok = tiling_choose(&rq, &c, &err);
+        T_CHECK(ok && c.fits && c.side == want, "%s budget %zu: side %d (%s), brute force %d",
+                be->name, budgets[k], c.side, err.msg, want);
+        T_CHECK(c.need[NN_MEM_HOST] == need[c.side / 8] &&
+                    c.need[NN_MEM_HOST] == other + c.plan.workspace + c.plan.plan &&
+                    c.need[NN_MEM_DEVICE] == 0 && c.plan.space == NN_MEM_HOST,
+                "%s side %d: needs %zu (created plan %zu)", be->name, c.side, c.need[NN_MEM_HOST],
+                need[c.side / 8]);
+    }
+}
+
+static void test_choose_largest(void)
+{
+    check_largest(nn_backend_ref(), true);
+    check_largest(nn_backend_ref(), false);
+    check_largest(nn_backend_cpu(), true);
+}
+
+/* Nothing fits: false, the smallest side's figures, a message naming the side and the space. */
+static void test_choose_refusals(void)
+{
+    const struct nn_backend *be = nn_backend_ref();
+    size_t need8 = created_need(be, 8, true);
+    struct fake f = {{100, 0}, 1 << 30, false};
+    struct tiling_request rq = {.backend = be,
+                                .tangents = true,
+                                .min_side = 8,
+                                .max_side = 32,
+                                .budget = {[NN_MEM_HOST] = need8 + 99},
+                                .build = fake_build,
+                                .ctx = &f};
+    struct tiling_choice c;
+    struct lm_err err = {{0}};
+    T_CHECK(!tiling_choose(&rq, &c, &err) && c.side == 8 && !c.fits &&
+                c.need[NN_MEM_HOST] == need8 + 100 && strstr(err.msg, "side 8") &&
+                strstr(err.msg, "host memory"),
+            "one byte short: side %d, '%s'", c.side, err.msg);
+    f.other[NN_MEM_DEVICE] = 1000;
+    rq.budget[NN_MEM_HOST] = 0;
+    rq.budget[NN_MEM_DEVICE] = 999;
+    memset(&err, 0, sizeof err);
+    T_CHECK(!tiling_choose(&rq, &c, &err) && c.side == 8 && strstr(err.msg, "device memory"),
+            "the caller's device bytes over the device budget: '%s'", err.msg);
+    rq.budget[NN_MEM_DEVICE] = 1000;
+    memset(&err, 0, sizeof err);
+    T_CHECK(tiling_choose(&rq, &c, &err) && c.side == 32, "they fit exactly: side %d (%s)", c.side,
+            err.msg);
+    rq.min_side = 9, rq.max_side = 15;
+    memset(&err, 0, sizeof err);
+    T_CHECK(!tiling_choose(&rq, &c, &err) && strstr(err.msg, "no multiple of 8"),
+            "sides [9, 15]: '%s'", err.msg);
+}
+
+/* Sides without a graph are skipped; none at all gives the builder's reason; no plan needed
+ * gives the largest side. */
+static void test_choose_builder(void)
+{
+    struct fake f = {{0, 0}, 16, false};
+    struct tiling_request rq = {.backend = nn_backend_ref(),
+                                .tangents = false,
+                                .min_side = 8,
+                                .max_side = 48,
+                                .build = fake_build,
+                                .ctx = &f};
+    struct tiling_choice c;
+    struct lm_err err = {{0}};
+    T_CHECK(tiling_choose(&rq, &c, &err) && c.side == 16, "sides above 16 refused: side %d (%s)",
+            c.side, err.msg);
+    f.refuse_above = 0;
+    memset(&err, 0, sizeof err);
+    T_CHECK(!tiling_choose(&rq, &c, &err) && c.side == 0 && strstr(err.msg, "no graph of side 8"),
+            "no side has a graph: side %d, '%s'", c.side, err.msg);
+    f.refuse_above = 1 << 30;
+    f.no_plan = true;
+    rq.budget[NN_MEM_HOST] = 1;
+    memset(&err, 0, sizeof err);
+    T_CHECK(tiling_choose(&rq, &c, &err) && c.side == 48 && c.plan.workspace == 0 &&
+                c.plan.plan == 0,
+            "no plan needed: side %d (%s)", c.side, err.msg);
+}
+
 int main(void)
 {
     T_RUN(test_cover_many_blocks);
     T_RUN(test_shapes_and_counts);
     T_RUN(test_valid_side);
+    T_RUN(test_choose_largest);
+    T_RUN(test_choose_refusals);
+    T_RUN(test_choose_builder);
     return t_finish();
 }

@@ -23,6 +23,7 @@
 #include "gpu/gpu.h"
 #include "gpu/nn_cuda.h"
 #include "nn.h"
+#include "tiling.h"
 #include "timer.h"
 #include "vnet.h"
 
@@ -52,6 +53,13 @@ static struct nn_graph *build(int side, void *ctx)
 {
     int out[3] = {side, side, side};
     return vnet_graph(out, *(const int *)ctx);
+}
+
+/* The tile chooser's builder: the V-Net of cubic side `side`, nothing else in memory. */
+static struct nn_graph *build_for_chooser(int side, void *ctx, size_t other[NN_MEM_N_SPACES],
+                                          struct lm_err *err)
+{
+    return build(side, ctx);
 }
 
 /* Median seconds per tile of reps tiles through the pipelined pattern; *sync_s one synchronous
@@ -87,21 +95,18 @@ static bool bench_plan(const struct nn_backend *be, struct nn_graph *g, const st
                        size_t *mem)
 {
     struct lm_err err = {{0}};
-    size_t ws_b = 0, mem_b = 0, free_b = 0;
+    struct nn_plan_mem m;
+    size_t free_b = 0;
     *mem = 0;
-    struct gpu_info info;
-    char why[256];
-    if (!nn_cuda_plan_size(be, g, tangents, &ws_b, &mem_b, &err) ||
-        !gpu_query(0, &info, why, sizeof why))
+    if (!nn_plan_size(be, g, tangents, &m, &err) || !nn_backend_mem_available(be, &free_b, &err))
         return false;
-    free_b = info.mem_free;
-    *mem = ws_b + mem_b;
+    *mem = m.workspace + m.plan;
     if (*mem + ((size_t)512 << 20) > free_b)
         return false;
     struct nn_plan *plan = nn_plan_create(be, g, tangents, &err);
     CHECK(plan, "bench: plan: %s", err.msg);
     nn_plan_set_weights(plan, w);
-    void *ws = nn_plan_workspace_alloc(plan, ws_b);
+    void *ws = nn_plan_workspace_alloc(plan, nn_plan_workspace(plan));
     struct nn_shape si = g->nodes[g->input].shape, so = g->nodes[g->output].shape;
     size_t nx = nn_shape_count(si), ny = nn_shape_count(so);
     float *x = lm_malloc("bench.io", (nx + 2 * ny) * sizeof(float)), *y = x + nx, *dy = y + ny;
@@ -126,28 +131,35 @@ static bool bench_plan(const struct nn_backend *be, struct nn_graph *g, const st
     return true;
 }
 
-/* The largest tile that fits with tangents (the planner), or 0. */
+/* The largest tile that fits with tangents in the device's free memory less 1 GiB (the tile
+ * chooser, tiling_choose), or 0. */
 static int auto_tile(const struct nn_backend *be, int width)
 {
-    struct nn_cuda_tile_request rq = {.build = build,
-                                      .ctx = &width,
-                                      .backend = be,
-                                      .tangents = true,
-                                      .min_side = 8,
-                                      .max_side = 512,
-                                      .mem_bytes = 0,
-                                      .reserve_bytes = (size_t)1 << 30};
-    struct nn_cuda_tile_plan tp;
+    const size_t reserve = (size_t)1 << 30;
+    size_t free_b = 0;
     struct lm_err err = {{0}};
-    if (!nn_cuda_plan_tile(&rq, &tp, &err)) {
-        printf("tile planner (%s): %s\n", be->name, err.msg);
+    if (!nn_backend_mem_available(be, &free_b, &err) || free_b <= reserve) {
+        printf("tile chooser (%s): %s\n", be->name,
+               lm_err_ok(&err) ? "less than 1 GiB of device memory free" : err.msg);
         return 0;
     }
-    printf("tile planner (%s): largest tile with velocities %d (workspace %.2f GiB + plan %.2f "
+    struct tiling_request rq = {.backend = be,
+                                .tangents = true,
+                                .min_side = 8,
+                                .max_side = 512,
+                                .build = build_for_chooser,
+                                .ctx = &width};
+    rq.budget[be->space] = free_b - reserve;
+    struct tiling_choice c;
+    if (!tiling_choose(&rq, &c, &err)) {
+        printf("tile chooser (%s): %s\n", be->name, err.msg);
+        return 0;
+    }
+    printf("tile chooser (%s): largest tile with velocities %d (workspace %.2f GiB + plan %.2f "
            "GiB of %.2f GiB)\n",
-           be->name, tp.side, tp.workspace / 1073741824.0, tp.memory / 1073741824.0,
-           tp.budget / 1073741824.0);
-    return tp.side;
+           be->name, c.side, c.plan.workspace / 1073741824.0, c.plan.plan / 1073741824.0,
+           c.budget[be->space] / 1073741824.0);
+    return c.side;
 }
 
 static struct bench_row bench_one(enum nn_cuda_precision p, int tile, const struct bench_opts *o)

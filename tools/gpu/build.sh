@@ -41,7 +41,7 @@ echo "build.sh: cuDNN headers $cudnn_inc, library $cudnn_lib/$cudnn_so; cuBLAS $
 inc="-Isrc -Itests -Itools/gpu -I$CUDA_HOME/include -I$cudnn_inc"
 cflags="-O3 -march=native -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -fopenmp $inc"
 nvflags="-O3 -std=c++17 $GPU_ARCHS $inc -Xcompiler -fPIC,-Wall"
-lib_c="src/error.c src/alloc.c src/timer.c src/nn.c src/nn_ref.c tools/gpu/vnet.c tools/gpu/cpu_net.c"
+lib_c="src/error.c src/alloc.c src/timer.c src/nn.c src/nn_ref.c src/box.c src/tiling.c tools/gpu/vnet.c tools/gpu/cpu_net.c"
 lib_cu="$(ls src/gpu/*.cu) tools/gpu/gemm_rate.cu"
 mkdir -p "$out/obj"
 

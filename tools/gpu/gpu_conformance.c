@@ -11,7 +11,7 @@
  * the view must be written, nothing outside it), inputs are strided views too, and the scales of
  * nn_io are not 1. Metrics and tolerances per precision are in check_errs(). Also checked: the
  * asynchronous pipeline against synchronous runs, on-device premodulation against the host's, plan
- * sizing against created plans, the tile planner, timed algorithm choice, and profiling.
+ * sizing against created plans, the tile chooser, timed algorithm choice, and profiling.
  *
  * Usage: gpu-conformance [--precisions fp32,bf16,...] [--skip-full] [--skip-nets]
  *                        [--net-width 16] [--net-tile 16]
@@ -30,6 +30,7 @@
 #include "gpu/gpu.h"
 #include "gpu/nn_cuda.h"
 #include "nn.h"
+#include "tiling.h"
 #include "timer.h"
 #include "vnet.h"
 
@@ -554,7 +555,7 @@ static void case_net(void)
     lm_free(y);
 }
 
-/* ---- pipeline, premodulation, sizing, planner ---------------------------------------------- */
+/* ---- pipeline, premodulation, sizing, tile chooser ----------------------------------------- */
 
 /* A plan of g on the current precision with weights, and a poisoned workspace. */
 struct fixture {
@@ -674,7 +675,7 @@ static void case_restyle(void)
     }
 }
 
-/* nn_cuda_plan_size agrees with the plans it predicts. */
+/* nn_plan_size agrees with the plans it predicts (the device space, the exact figures). */
 static void case_sizing(void)
 {
     int out[3] = {8, 8, 8};
@@ -683,63 +684,67 @@ static void case_sizing(void)
     for (int k = 0; k < 2; k++)
         for (int tan = 0; tan < 2; tan++) {
             struct lm_err err = {{0}};
-            size_t ws = 0, mem = 0;
-            T_CHECK(nn_cuda_plan_size(be, gs[k], tan, &ws, &mem, &err), "size: %s", err.msg);
+            struct nn_plan_mem m;
+            T_CHECK(nn_plan_size(be, gs[k], tan, &m, &err), "size: %s", err.msg);
+            T_CHECK(m.space == NN_MEM_DEVICE, "space %d", (int)m.space);
             struct nn_plan *p = nn_plan_create(be, gs[k], tan, &err);
             T_CHECK(p, "plan: %s", err.msg);
             if (p)
-                T_CHECK(ws == nn_plan_workspace(p) && mem == nn_plan_memory(p),
-                        "sized %zu + %zu bytes, plan has %zu + %zu", ws, mem, nn_plan_workspace(p),
-                        nn_plan_memory(p));
+                T_CHECK(m.workspace == nn_plan_workspace(p) && m.plan == nn_plan_memory(p),
+                        "sized %zu + %zu bytes, plan has %zu + %zu", m.workspace, m.plan,
+                        nn_plan_workspace(p), nn_plan_memory(p));
             nn_plan_destroy(&p);
         }
     nn_graph_destroy(&gs[0]);
     nn_graph_destroy(&gs[1]);
 }
 
-static struct nn_graph *build_vnet(int side, void *ctx)
+static struct nn_graph *build_vnet(int side, void *ctx, size_t other[NN_MEM_N_SPACES],
+                                   struct lm_err *err)
 {
     int out[3] = {side, side, side};
     return vnet_graph(out, *(const int *)ctx);
 }
 
-/* The planner returns the largest side that fits and refuses a budget below the smallest. */
+/* The tile chooser on the CUDA backend: the largest side that fits a device budget, a refusal
+ * below the smallest side, and the device's free memory where no budget is stated. */
 static void case_tiles(void)
 {
     int width = 64;
     const struct nn_backend *be = nn_backend_cuda_precision(cur);
     size_t need[4] = {0};
     for (int k = 1; k <= 3; k++) {
-        struct nn_graph *g = build_vnet(8 * k, &width);
-        size_t ws = 0, mem = 0;
+        struct nn_graph *g = build_vnet(8 * k, &width, NULL, NULL);
+        struct nn_plan_mem m;
         struct lm_err err = {{0}};
-        T_CHECK(nn_cuda_plan_size(be, g, true, &ws, &mem, &err), "size: %s", err.msg);
-        need[k] = ws + mem;
+        T_CHECK(nn_plan_size(be, g, true, &m, &err), "size: %s", err.msg);
+        need[k] = m.workspace + m.plan;
         nn_graph_destroy(&g);
     }
     T_CHECK(need[1] < need[2] && need[2] < need[3], "needs not increasing: %zu %zu %zu", need[1],
             need[2], need[3]);
-    struct nn_cuda_tile_request rq = {.build = build_vnet,
-                                      .ctx = &width,
-                                      .backend = be,
-                                      .tangents = true,
-                                      .min_side = 8,
-                                      .max_side = 24,
-                                      .mem_bytes = need[2],
-                                      .reserve_bytes = 0};
-    struct nn_cuda_tile_plan tp;
+    struct tiling_request rq = {.backend = be,
+                                .tangents = true,
+                                .min_side = 8,
+                                .max_side = 24,
+                                .build = build_vnet,
+                                .ctx = &width};
+    rq.budget[NN_MEM_DEVICE] = need[2];
+    struct tiling_choice c;
     struct lm_err err = {{0}};
-    T_CHECK(nn_cuda_plan_tile(&rq, &tp, &err) && tp.side == 16 &&
-                tp.workspace + tp.memory == need[2],
-            "budget of side 16 gave side %d (%s)", tp.side, err.msg);
-    rq.mem_bytes = need[1] - 1;
+    T_CHECK(tiling_choose(&rq, &c, &err) && c.side == 16 && c.need[NN_MEM_DEVICE] == need[2],
+            "budget of side 16 gave side %d (%s)", c.side, err.msg);
+    rq.budget[NN_MEM_DEVICE] = need[1] - 1;
     struct lm_err e2 = {{0}};
-    T_CHECK(!nn_cuda_plan_tile(&rq, &tp, &e2) && strstr(e2.msg, "not even"),
+    T_CHECK(!tiling_choose(&rq, &c, &e2) && c.side == 8 && strstr(e2.msg, "device memory"),
             "a budget below side 8 is refused: '%s'", e2.msg);
-    rq.mem_bytes = 0;
+    rq.budget[NN_MEM_DEVICE] = 0;
     struct lm_err e3 = {{0}};
-    T_CHECK(nn_cuda_plan_tile(&rq, &tp, &e3) && tp.side >= 8 && tp.side <= 24,
-            "free-memory budget: side %d (%s)", tp.side, e3.msg);
+    size_t free_b = 0;
+    T_CHECK(nn_backend_mem_available(be, &free_b, &e3) && free_b > 0, "free memory: %s", e3.msg);
+    T_CHECK(tiling_choose(&rq, &c, &e3) && c.side >= 8 && c.side <= 24 &&
+                c.budget[NN_MEM_DEVICE] > 0,
+            "free-memory budget: side %d (%s)", c.side, e3.msg);
 }
 
 static void case_measure(void)
@@ -806,7 +811,7 @@ static void extra_cases(const struct net_opts *no)
         run_case("measured algorithm choice", case_measure);
     }
     cur = precs[0];
-    run_case("tile planner", case_tiles);
+    run_case("tile chooser", case_tiles);
     run_case("profiling and plan facts (V-Net)", case_profile_info);
     char label[64];
     snprintf(label, sizeof label, "V-Net width %d, tile %d", no->width, no->tile);

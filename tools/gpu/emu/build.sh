@@ -19,7 +19,7 @@ cudnn_h=$(find -L "${CUDNN_HOME:-$CUDA_HOME}" "$CUDA_HOME" /usr/include -maxdept
 inc="-Isrc -Itests -Itools/gpu -I$CUDA_HOME/include -I$(dirname "$cudnn_h")"
 cflags="-O2 -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -fopenmp $inc"
 cxxflags="-O2 -std=c++17 -Wall -Wextra -Wno-unused-parameter -fopenmp $inc"
-srcs="src/error.c src/alloc.c src/timer.c src/nn.c src/nn_ref.c tools/gpu/vnet.c tools/gpu/cpu_net.c
+srcs="src/error.c src/alloc.c src/timer.c src/nn.c src/nn_ref.c src/box.c src/tiling.c tools/gpu/vnet.c tools/gpu/cpu_net.c
       $(ls src/gpu/*.cu | grep -v '/nn_cuda_kernels.cu$') $(ls tools/gpu/emu/*.cc)"
 mkdir -p "$out/obj"
 compile() { # source
