@@ -2,6 +2,7 @@
 #include "mpi/snapshot.h"
 
 #include "alloc.h"
+#include "finite.h"
 #include "mpi/comm.h"
 #include "mpi/h5io.h"
 
@@ -492,14 +493,38 @@ static bool read_rows(hid_t ds, hid_t mem_type, int cols, int64_t r0, int64_t m,
     return ok;
 }
 
+/* Where a dataset is read from, for messages. */
+struct block_source {
+    const char *file, *group, *what;
+};
+
+/* Refuse rows [r0, r0 + k) of an [n, 3] dataset that hold NaN or infinity. */
+static bool rows_finite(const float *buf, int64_t r0, int64_t k, const struct block_source *src,
+                        struct lm_err *err)
+{
+    int64_t i = finite_first_bad_float(buf, 3 * k);
+    if (i < 0)
+        return true;
+    return lm_err_set(err,
+                      "%s: dataset %s/%s holds a non-finite value (%g) at row %lld, column %lld; "
+                      "expected finite values",
+                      src->file, src->group, src->what, buf[i], (long long)(r0 + i / 3),
+                      (long long)(i % 3));
+}
+
 /* Read rows [r0, r0 + m) of an [n, 3] float dataset into columns c at entry at, times scale. */
-static bool read_vec3(hid_t ds, int64_t r0, int64_t m, float *const c[3], int64_t at, double scale)
+static bool read_vec3(hid_t ds, int64_t r0, int64_t m, float *const c[3], int64_t at, double scale,
+                      const struct block_source *src, struct lm_err *err)
 {
     float *buf = lm_malloc("snapshot.buffer", (size_t)(m < PIECE ? m : PIECE) * 3 * sizeof(float));
     bool ok = true;
     for (int64_t done = 0; done < m && ok; done += PIECE) {
         int64_t k = m - done < PIECE ? m - done : PIECE;
         ok = read_rows(ds, H5T_NATIVE_FLOAT, 3, r0 + done, k, buf);
+        if (ok && !rows_finite(buf, r0 + done, k, src, err)) {
+            lm_free(buf);
+            return false;
+        }
         for (int64_t i = 0; i < k && ok; i++)
             for (int d = 0; d < 3; d++)
                 c[d][at + done + i] = (float)(buf[3 * i + d] * scale);
@@ -537,11 +562,12 @@ static bool read_piece(const char *name, const struct snapshot_read_opts *o,
         if (!(o->fields & field[b]))
             continue;
         hid_t ds = open_block(f, group, what[b], n_rows, name, err);
+        struct block_source src = {name, group, what[b]};
         ok = ds >= 0;
         if (ok && b == 0)
-            ok = read_vec3(ds, r0, m, p->x, at, hdr->length_unit);
+            ok = read_vec3(ds, r0, m, p->x, at, hdr->length_unit, &src, err);
         else if (ok && b == 1)
-            ok = read_vec3(ds, r0, m, p->v, at, sqrt(hdr->time));
+            ok = read_vec3(ds, r0, m, p->v, at, sqrt(hdr->time), &src, err);
         else if (ok)
             ok = read_rows(ds, H5T_NATIVE_UINT64, 1, r0, m, p->id + at);
         if (ds >= 0 && !ok && lm_err_ok(err))
