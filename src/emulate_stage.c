@@ -185,7 +185,8 @@ static void job_redshifts(struct emulate_job *job)
 {
     params_make_dir(job->comm, job->p->output.dir);
     for (int iz = 0; iz < job->p->emulator.redshifts.n && lm_err_ok(&job->err); iz++)
-        job_redshift(job, iz);
+        if (!comm_interrupted(job->comm, "between emulator redshifts", &job->err))
+            job_redshift(job, iz);
 }
 
 /* The phases of a run, in order; each leaves job->err agreed across the ranks. */
@@ -203,6 +204,8 @@ int stage_emulate(const struct params *p, MPI_Comm comm)
     }
     struct emulate_job job = {.p = p, .comm = comm};
     for (size_t i = 0; i < sizeof phases / sizeof phases[0] && lm_err_ok(&job.err); i++) {
+        if (comm_interrupted(comm, "between emulator phases", &job.err))
+            break;
         double t0 = timer_now();
         phases[i].run(&job);
         if (lm_err_ok(&job.err))

@@ -267,8 +267,11 @@ int jerald_run(const struct params *p, struct particles *parts, const struct sna
     struct lm_err err = {{0}};
     jerald_io_create(&r.file, path, &r.info, comm, &err);
     comm_agree(comm, &err);
-    for (int i = 0; i < r.set->n_maps; i++)
+    for (int i = 0; i < r.set->n_maps; i++) {
+        comm_interrupted(comm, "between jerald maps", &err);
+        agree_or_discard(&r, &err);
         evaluate_map(&r, r.set->order[i]);
+    }
     if (!h5io_finish(&r.file, true, &err))
         comm_agree(comm, &err);
     msg_info("jerald: wrote %s", path);
