@@ -279,25 +279,25 @@ static bool prescan_text(const unsigned char *t, size_t len, const char *source,
 
 /* ---- parsing -------------------------------------------------------------------------------- */
 
-static bool yaml_failed(struct config *c, yaml_parser_t *parser, struct lm_err *err)
+static bool yaml_failed(const char *where, yaml_parser_t *parser, struct lm_err *err)
 {
-    return lm_err_set(err, "%s:%d: YAML syntax error: %s %s", c->source,
+    return lm_err_set(err, "%s:%d: YAML syntax error: %s %s", where,
                       (int)parser->problem_mark.line + 1, parser->problem ? parser->problem : "",
                       parser->context ? parser->context : "");
 }
 
 /* A file holds exactly one document: refuse a second one ("---" after the first). */
-static bool single_document(struct config *c, yaml_parser_t *parser, struct lm_err *err)
+static bool single_document(struct config *c, const char *where, yaml_parser_t *parser,
+                            struct lm_err *err)
 {
     yaml_document_t doc;
     if (!yaml_parser_load(parser, &doc))
-        return yaml_failed(c, parser, err);
+        return yaml_failed(where, parser, err);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     int line = root ? (int)doc.start_mark.line + 1 : 0;
     yaml_document_delete(&doc);
     if (root)
-        return lm_err_set(err, "%s:%d: a second YAML document; expected one document per file",
-                          c->source, line);
+        return lm_err_set(err, "%s:%d: a second YAML document; expected one document", where, line);
     return true;
 }
 
@@ -312,7 +312,7 @@ static bool load(struct config *c, const unsigned char *text, size_t len, const 
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        yaml_failed(c, &parser, err);
+        yaml_failed(where, &parser, err);
         yaml_parser_delete(&parser);
         return false;
     }
@@ -328,7 +328,7 @@ static bool load(struct config *c, const unsigned char *text, size_t len, const 
                         c->source);
     }
     yaml_document_delete(&doc);
-    ok = ok && (*path || single_document(c, &parser, err));
+    ok = ok && single_document(c, where, &parser, err);
     yaml_parser_delete(&parser);
     return ok;
 }
