@@ -287,8 +287,7 @@ static bool yaml_failed(const char *where, yaml_parser_t *parser, struct lm_err 
 }
 
 /* A file holds exactly one document: refuse a second one ("---" after the first). */
-static bool single_document(struct config *c, const char *where, yaml_parser_t *parser,
-                            struct lm_err *err)
+static bool single_document(const char *where, yaml_parser_t *parser, struct lm_err *err)
 {
     yaml_document_t doc;
     if (!yaml_parser_load(parser, &doc))
@@ -328,7 +327,7 @@ static bool load(struct config *c, const unsigned char *text, size_t len, const 
                         c->source);
     }
     yaml_document_delete(&doc);
-    ok = ok && single_document(c, where, &parser, err);
+    ok = ok && single_document(where, &parser, err);
     yaml_parser_delete(&parser);
     return ok;
 }
