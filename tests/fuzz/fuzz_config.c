@@ -47,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct lm_err err2 = {{0}};
         char *again = echo_of(echo, NULL, &err2);
         if (!again || strcmp(again, echo) != 0) {
-            fprintf(stderr, "the effective configuration does not parse back (%s):\n%s\n",
-                    err2.msg, echo);
+            fprintf(stderr, "the effective configuration does not parse back (%s):\n%s\n", err2.msg,
+                    echo);
             abort();
         }
         lm_free(again);
