@@ -7,6 +7,7 @@
 #   make demo       deps, build, run config/default.yml, print where the outputs are
 #   make bench      benchmarks (tables on stdout)
 #   make format     reformat the C sources with clang-format
+#   make fuzz       fuzz the parameter-file parser with libFuzzer for FUZZ_SECONDS (default 600)
 
 SHELL := /bin/bash
 CC := mpicc
@@ -47,7 +48,7 @@ TEST_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%) $(MPI_SRC:tests/mpi/%.c=
 BENCH_SRC := $(wildcard tools/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lemur debug deps check test demo bench format format-check clean
+.PHONY: all lemur debug deps check test demo bench format format-check clean fuzz fuzz-build
 all: lemur
 
 lemur: $(BUILD)/lemur
@@ -85,6 +86,19 @@ tests-build: lemur $(TEST_BIN)
 debug:
 	$(MAKE) BUILD=build-debug OPT="-O0 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	        LDFLAGS="-fsanitize=address,undefined -fopenmp" build-debug/lemur
+
+# The parameter parser under libFuzzer, ASan and UBSan (clang; no MPI in these sources).
+FUZZ_SRC := src/config.c src/config_yaml.c src/params.c src/alloc.c src/error.c
+FUZZ_SECONDS ?= 600
+build-fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SRC) src/config.h src/params.h
+	@mkdir -p build-fuzz
+	clang -g -O1 -std=c11 -D_XOPEN_SOURCE=700 -Isrc -fsanitize=fuzzer,address,undefined \
+	      -fno-sanitize-recover=undefined -o $@ $< $(FUZZ_SRC) -lyaml -lm
+fuzz-build: build-fuzz/fuzz_config
+fuzz: fuzz-build
+	@mkdir -p build-fuzz/corpus
+	build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+	    build-fuzz/corpus config
 
 deps:
 	@bash tools/install-deps.sh

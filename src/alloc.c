@@ -117,6 +117,14 @@ char *lm_strdup(const char *label, const char *s)
 size_t alloc_current(void) { return g_current; }
 size_t alloc_peak(void) { return g_peak; }
 
+size_t alloc_label_peak(const char *label)
+{
+    for (int i = 0; i < g_n_labels; i++)
+        if (strcmp(g_labels[i].label, label) == 0)
+            return g_labels[i].peak;
+    return 0;
+}
+
 void alloc_report(FILE *f)
 {
     fprintf(f, "%-32s %12s %12s %8s\n", "memory label", "peak MiB", "now MiB", "allocs");

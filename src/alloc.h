@@ -27,6 +27,8 @@ char *lm_strdup(const char *label, const char *s);
 size_t alloc_current(void);
 /** Peak of alloc_current since start. */
 size_t alloc_peak(void);
+/** Peak bytes of one label (0 when the label was never used). Local. */
+size_t alloc_label_peak(const char *label);
 
 /** Print the per-label table of this process (labels with a non-zero peak) to f. Local. */
 void alloc_report(FILE *f);

@@ -320,6 +320,9 @@ static bool check_value(const struct config *c, const struct config_entry *e, co
               : t == CONFIG_INT  ? config_parse_int(v, &i) && (x = (double)i, true)
               : t == CONFIG_REAL ? config_parse_real(v, &x)
                                  : true;
+    if (!ok && t == CONFIG_INT && config_parse_real(v, &x) && x == floor(x))
+        return lm_err_set(err, "%s%s = %s is out of range: expected an integer in %s", at, e->path,
+                          v, k->range ? k->range : "[-2^63, 2^63)");
     if (!ok)
         return lm_err_set(err, "%s%s: '%s' is not %s", at, e->path, v,
                           type_name(is_list_type(k->type) ? t : k->type));

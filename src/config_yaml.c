@@ -4,10 +4,18 @@
 #include "alloc.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <yaml.h>
+
+/* Limits checked on the raw text before libyaml parses it: libyaml's simple-key bookkeeping is
+ * quadratic in the nesting depth, and lemur's schema is at most a few levels deep. */
+#define CONFIG_MAX_BYTES ((size_t)4 << 20)
+#define CONFIG_MAX_DEPTH 32
+#define CONFIG_MAX_KEY   64
 
 struct flatten {
     struct config *c;
@@ -103,6 +111,11 @@ static bool flatten_node(struct flatten *f, yaml_node_t *n, const char *path)
             return fail_at(f, n, "expected a value, found a mapping, for", path, NULL);
         return flatten_mapping(f, n, path);
     case YAML_SEQUENCE_NODE:
+        if (!*path)
+            return lm_err_set(f->err,
+                              "%s:%d: expected a mapping of sections (such as 'box:') at the top "
+                              "level, found a list",
+                              f->c->source, line_of(n));
         return flatten_sequence(f, n, path);
     case YAML_SCALAR_NODE: {
         const char *v = (const char *)n->data.scalar.value;
@@ -125,7 +138,9 @@ static bool check_structure(struct config *c, struct lm_err *err)
         if (e->key)
             continue;
         char at[600] = "", child[600], hint[1200];
-        if (e->line)
+        if (e->origin == CONFIG_FROM_OVERRIDE)
+            snprintf(at, sizeof at, "command line: ");
+        else if (e->line)
             snprintf(at, sizeof at, "%s:%d: ", c->source, e->line);
         snprintf(child, sizeof child, "%s.?", e->path);
         config_suggest(c, child, hint, sizeof hint);
@@ -135,17 +150,168 @@ static bool check_structure(struct config *c, struct lm_err *err)
     return true;
 }
 
+/* ---- limits on the raw text ----------------------------------------------------------------- */
+
+struct prescan {
+    const unsigned char *t;
+    size_t len, i;
+    int line, flow, n_levels, levels[CONFIG_MAX_DEPTH + 2];
+    size_t key; /* length of the scalar being read, for the key-length limit */
+    const char *source;
+    struct lm_err *err;
+};
+
+static bool prescan_depth(struct prescan *s, int depth)
+{
+    if (depth <= CONFIG_MAX_DEPTH)
+        return true;
+    return lm_err_set(s->err,
+                      "%s:%d: nesting deeper than %d levels; lemur's parameters are at most "
+                      "a few levels deep",
+                      s->source, s->line, CONFIG_MAX_DEPTH);
+}
+
+/* Start of a block-context line: indentation levels (a stack of columns) and "- " entries. */
+static bool prescan_line_start(struct prescan *s)
+{
+    size_t j = s->i;
+    int col = 0;
+    while (j < s->len && s->t[j] == ' ')
+        j++, col++;
+    if (j >= s->len || s->t[j] == '\n' || s->t[j] == '\r' || s->t[j] == '#')
+        return true; /* blank or comment line */
+    while (s->n_levels > 0 && s->levels[s->n_levels - 1] > col)
+        s->n_levels--;
+    if (s->n_levels == 0 || s->levels[s->n_levels - 1] < col) {
+        if (!prescan_depth(s, s->n_levels + 1))
+            return false;
+        s->levels[s->n_levels++] = col;
+    }
+    int dashes = 0;
+    while (j + 1 < s->len && s->t[j] == '-' && (s->t[j + 1] == ' ' || s->t[j + 1] == '\n')) {
+        dashes++;
+        for (j++; j < s->len && s->t[j] == ' ';)
+            j++;
+    }
+    return prescan_depth(s, s->n_levels + dashes);
+}
+
+/* Skip a quoted scalar starting at s->i (the quote); counts its length as a possible key. */
+static bool prescan_quoted(struct prescan *s)
+{
+    unsigned char q = s->t[s->i++];
+    for (; s->i < s->len; s->i++, s->key++) {
+        unsigned char c = s->t[s->i];
+        if (c == '\n')
+            s->line++;
+        else if (q == '"' && c == '\\')
+            s->i++;
+        else if (c == q && q == '\'' && s->i + 1 < s->len && s->t[s->i + 1] == '\'')
+            s->i++;
+        else if (c == q)
+            return true;
+    }
+    return lm_err_set(s->err, "%s:%d: a quoted value is not closed before the end of the file",
+                      s->source, s->line);
+}
+
+static bool prescan_char(struct prescan *s, unsigned char c)
+{
+    unsigned char next = s->i + 1 < s->len ? s->t[s->i + 1] : '\n';
+    if (c == 0)
+        return lm_err_set(s->err, "%s:%d: a NUL byte: expected a YAML text file", s->source,
+                          s->line);
+    if ((c == '&' || c == '*') && s->key == 0)
+        return lm_err_set(s->err,
+                          "%s:%d: YAML anchors and aliases (&name, *name) are not supported in "
+                          "parameter files; write the values out",
+                          s->source, s->line);
+    if (c == '[' || c == '{') {
+        s->flow++;
+        s->key = 0;
+        return prescan_depth(s, s->n_levels + s->flow);
+    }
+    if (c == ']' || c == '}' || c == ',') {
+        s->flow -= (c != ',' && s->flow > 0);
+        s->key = 0;
+        return true;
+    }
+    if (c == ':' &&
+        (next == ' ' || next == '\n' || next == '\r' || (s->flow && strchr(",]}", next)))) {
+        if (s->key > CONFIG_MAX_KEY)
+            return lm_err_set(s->err, "%s:%d: a key of %zu characters; keys are at most %d",
+                              s->source, s->line, s->key, CONFIG_MAX_KEY);
+        s->key = 0;
+        return true;
+    }
+    if (c != ' ' || s->key > 0)
+        s->key++;
+    return true;
+}
+
+/* Bound the nesting depth and key length, and refuse anchors, aliases and NUL bytes, in one
+ * linear pass over the text (comments and quoted values skipped). */
+static bool prescan_text(const unsigned char *t, size_t len, const char *source, struct lm_err *err)
+{
+    struct prescan s = {.t = t, .len = len, .line = 1, .source = source, .err = err};
+    bool line_start = true;
+    for (; s.i < len; s.i++) {
+        unsigned char c = t[s.i];
+        if (line_start && s.flow == 0 && !prescan_line_start(&s))
+            return false;
+        line_start = false;
+        if (c == '\n') {
+            s.line++;
+            s.key = 0;
+            line_start = true;
+        } else if (c == '#' && (s.i == 0 || isspace(t[s.i - 1]))) {
+            while (s.i + 1 < len && t[s.i + 1] != '\n')
+                s.i++;
+        } else if ((c == '"' || c == '\'') && s.key == 0) {
+            if (!prescan_quoted(&s))
+                return false;
+        } else if (c != '\r' && c != '\t' && !prescan_char(&s, c)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- parsing -------------------------------------------------------------------------------- */
+
+static bool yaml_failed(const char *where, yaml_parser_t *parser, struct lm_err *err)
+{
+    return lm_err_set(err, "%s:%d: YAML syntax error: %s %s", where,
+                      (int)parser->problem_mark.line + 1, parser->problem ? parser->problem : "",
+                      parser->context ? parser->context : "");
+}
+
+/* A file holds exactly one document: refuse a second one ("---" after the first). */
+static bool single_document(const char *where, yaml_parser_t *parser, struct lm_err *err)
+{
+    yaml_document_t doc;
+    if (!yaml_parser_load(parser, &doc))
+        return yaml_failed(where, parser, err);
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    int line = root ? (int)doc.start_mark.line + 1 : 0;
+    yaml_document_delete(&doc);
+    if (root)
+        return lm_err_set(err, "%s:%d: a second YAML document; expected one document", where, line);
+    return true;
+}
+
 static bool load(struct config *c, const unsigned char *text, size_t len, const char *path,
                  enum config_origin origin, struct lm_err *err)
 {
+    const char *where = origin == CONFIG_FROM_OVERRIDE ? "command line" : c->source;
+    if (!prescan_text(text, len, where, err))
+        return false;
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        lm_err_set(err, "%s:%d: YAML syntax error: %s %s", c->source,
-                   (int)parser.problem_mark.line + 1, parser.problem ? parser.problem : "",
-                   parser.context ? parser.context : "");
+        yaml_failed(where, &parser, err);
         yaml_parser_delete(&parser);
         return false;
     }
@@ -154,8 +320,14 @@ static bool load(struct config *c, const unsigned char *text, size_t len, const 
     if (root) {
         struct flatten f = {c, &doc, origin, err};
         ok = flatten_node(&f, root, path) && check_structure(c, err);
+    } else if (!*path) {
+        ok = lm_err_set(err,
+                        "%s: no parameters (the file is empty or holds only comments); expected a "
+                        "mapping of sections such as 'box:'",
+                        c->source);
     }
     yaml_document_delete(&doc);
+    ok = ok && single_document(where, &parser, err);
     yaml_parser_delete(&parser);
     return ok;
 }
@@ -166,18 +338,51 @@ bool config_load_string(struct config *c, const char *yaml, const char *name, st
     return load(c, (const unsigned char *)yaml, strlen(yaml), "", CONFIG_FROM_FILE, err);
 }
 
+/* Read at most CONFIG_MAX_BYTES + 1 bytes of path (a regular file, a pipe or a device). */
+static char *read_limited(const char *path, size_t *got, struct lm_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        lm_err_set(err, "cannot open parameter file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        lm_err_set(err, "'%s' is a directory: expected a YAML parameter file", path);
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        lm_err_set(err, "cannot open parameter file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = lm_malloc("config.text", CONFIG_MAX_BYTES + 2);
+    *got = 0;
+    size_t k;
+    while (*got <= CONFIG_MAX_BYTES &&
+           (k = fread(text + *got, 1, CONFIG_MAX_BYTES + 1 - *got, f)) > 0)
+        *got += k;
+    bool failed = ferror(f);
+    fclose(f);
+    text[*got] = 0;
+    if (failed || *got > CONFIG_MAX_BYTES) {
+        if (failed)
+            lm_err_set(err, "cannot read parameter file '%s'", path);
+        else
+            lm_err_set(err,
+                       "parameter file '%s' is larger than %zu MiB: expected a short YAML file",
+                       path, CONFIG_MAX_BYTES >> 20);
+        lm_free(text);
+        return NULL;
+    }
+    return text;
+}
+
 bool config_load_file(struct config *c, const char *path, struct lm_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return lm_err_set(err, "cannot open parameter file '%s'", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = lm_malloc("config.text", (size_t)n + 1);
-    size_t got = fread(text, 1, (size_t)n, f);
-    fclose(f);
-    text[got] = 0;
+    size_t got = 0;
+    char *text = read_limited(path, &got, err);
+    if (!text)
+        return false;
     snprintf(c->source, sizeof c->source, "%s", path);
     bool ok = load(c, (unsigned char *)text, got, "", CONFIG_FROM_FILE, err);
     lm_free(text);

@@ -3,6 +3,7 @@
 
 #include "alloc.h"
 #include "cosmology.h"
+#include "finite.h"
 #include "mpi/comm.h"
 #include "mpi/meminfo.h"
 #include "mpi/field_file.h"
@@ -132,6 +133,31 @@ static struct emulate_style style_of(const struct params *p, double z)
                                   .redshift = z};
 }
 
+/* Refuse an emulator output that holds NaN or infinity (from non-finite weights or input),
+ * naming the first such cell of this rank's block. */
+static void results_check_finite(const struct emulate_results *r, const struct box3 *block,
+                                 double z, struct lm_err *err)
+{
+    static const char *names[6] = {"psi_x", "psi_y", "psi_z", "vel_x", "vel_y", "vel_z"};
+    if (box3_empty(block))
+        return;
+    int64_t count[3], stride[2] = {r->dims[1] * r->dims[2], r->dims[2]}, c[3];
+    for (int a = 0; a < 3; a++)
+        count[a] = box3_extent(block, a);
+    int64_t o = box3_offset(&r->box, r->dims, block->lo[0], block->lo[1], block->lo[2]);
+    for (int a = 0; a < 6; a++) {
+        const float *f = a < 3 ? r->psi + a * r->plane : r->vel ? r->vel + (a - 3) * r->plane : 0;
+        if (f && finite_first_bad_block(f + o, count, stride, c)) {
+            lm_err_set(err,
+                       "emulate: z = %g: the emulator's output %s is not finite at cell [%lld, "
+                       "%lld, %lld]: check emulator.model's weights and the input field",
+                       z, names[a], (long long)(block->lo[0] + c[0]),
+                       (long long)(block->lo[1] + c[1]), (long long)(block->lo[2] + c[2]));
+            return;
+        }
+    }
+}
+
 /* One redshift: run the tiles, write the outputs. */
 static void job_redshift(struct emulate_job *job, int iz)
 {
@@ -147,8 +173,9 @@ static void job_redshift(struct emulate_job *job, int iz)
              timer_now() - t0, tile_s);
     struct emulate_results r = emulate_plan_results(job->plan);
     struct box3 block = emulate_plan_block(job->plan);
-    bool ok = true;
-    if (p->particles.write_snapshot)
+    results_check_finite(&r, &block, st.redshift, &job->err);
+    bool ok = comm_agree_soft(job->comm, &job->err);
+    if (ok && p->particles.write_snapshot)
         ok = emulate_write_snapshot(p, iz, &r, &block, job->comm, &job->err);
     if (ok && p->emulator.output_fields)
         emulate_write_fields(p, iz, &r, &block, job->comm, &job->err);
@@ -159,7 +186,8 @@ static void job_redshifts(struct emulate_job *job)
 {
     params_make_dir(job->comm, job->p->output.dir);
     for (int iz = 0; iz < job->p->emulator.redshifts.n && lm_err_ok(&job->err); iz++)
-        job_redshift(job, iz);
+        if (!comm_interrupted(job->comm, "between emulator redshifts", &job->err))
+            job_redshift(job, iz);
 }
 
 /* The phases of a run, in order; each leaves job->err agreed across the ranks. */
@@ -177,6 +205,8 @@ int stage_emulate(const struct params *p, MPI_Comm comm)
     }
     struct emulate_job job = {.p = p, .comm = comm};
     for (size_t i = 0; i < sizeof phases / sizeof phases[0] && lm_err_ok(&job.err); i++) {
+        if (comm_interrupted(comm, "between emulator phases", &job.err))
+            break;
         double t0 = timer_now();
         phases[i].run(&job);
         if (lm_err_ok(&job.err))

@@ -137,6 +137,10 @@ static int run_stage(const struct params *p, const struct pipeline_stage *s, str
     struct lm_err err = {0};
     struct manifest_file *before = NULL;
     int n_before = 0;
+    char where[96];
+    snprintf(where, sizeof where, "before stage %s", s->name);
+    comm_interrupted(comm, where, &err);
+    comm_agree(comm, &err);
     if (comm_rank(comm) == 0) {
         manifest_begin(m, s->name, hash);
         manifest_write(m, &err);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "finite.h"
 #include "jerald.h"
 #include "mpi/comm.h"
 #include "mpi/fft.h"
@@ -201,11 +202,27 @@ static void write_spectrum(struct jerald_run_state *r, const struct jerald_map *
     agree_or_discard(r, &err);
 }
 
+/** Refuse a map that holds NaN or infinity, naming its first cell (agreed, file discarded). */
+static void check_map_finite(struct jerald_run_state *r, const struct jerald_map *m,
+                             const struct fft_layout *l, const float *mesh)
+{
+    struct lm_err err = {{0}};
+    int64_t count[3] = {l->rnx, l->n[1], l->n[2]}, stride[2] = {(int64_t)l->n[1] * l->row, l->row};
+    int64_t c[3];
+    if (finite_first_bad_block(mesh, count, stride, c))
+        lm_err_set(&err,
+                   "jerald: map %s is not finite at cell [%lld, %lld, %lld]: check the layer "
+                   "parameters of jerald.maps.%s and the input particles",
+                   m->name, (long long)(l->rx0 + c[0]), (long long)c[1], (long long)c[2], m->name);
+    agree_or_discard(r, &err);
+}
+
 /** Write the map into the maps file; keep a copy when an HI map needs it. */
 static void write_map(struct jerald_run_state *r, int idx, const float *mesh)
 {
     const struct jerald_map *m = &r->set->map[idx];
     const struct fft_layout *l = fft_layout(jerald_plan_fft(r->plan));
+    check_map_finite(r, m, l, mesh);
     double mean = jerald_mesh_mean(r->plan, mesh);
     msg_info("jerald: map %s (%s): mean %.6g", m->name, jerald_model_name(m->model), mean);
     struct lm_err err = {{0}};
@@ -250,8 +267,11 @@ int jerald_run(const struct params *p, struct particles *parts, const struct sna
     struct lm_err err = {{0}};
     r.file = jerald_io_create(path, &r.info, comm, &err);
     comm_agree(comm, &err);
-    for (int i = 0; i < r.set->n_maps; i++)
+    for (int i = 0; i < r.set->n_maps; i++) {
+        comm_interrupted(comm, "between jerald maps", &err);
+        agree_or_discard(&r, &err);
         evaluate_map(&r, r.set->order[i]);
+    }
     if (!jerald_io_close(&r.file, true, &err))
         comm_agree(comm, &err);
     msg_info("jerald: wrote %s", path);

@@ -103,6 +103,12 @@ static struct particles *read_snapshot(struct power_job *job, const char *path, 
                  " (velocities are needed by power.momentum and power.multipoles; set both to "
                  "false to measure P(k) from positions alone)");
     }
+    double L = job->p->box.size;
+    if (lm_err_ok(&err) && fabs(hdr->box_size - L) > 1e-6 * L)
+        lm_err_set(&err,
+                   "%s: the snapshot's BoxSize is %g Mpc/h but box.size is %g: set box.size to "
+                   "the box of the snapshot",
+                   path, hdr->box_size, L);
     comm_agree(comm, &err);
     timer_stop("power.read");
     for (int d = 0; d < 3; d++)

@@ -3,8 +3,26 @@
 #include "alloc.h"
 #include "timer.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+
+static volatile sig_atomic_t g_signal = 0;
+
+static void on_signal(int sig) { g_signal = sig; }
+
+/* SIGTERM and SIGINT only raise a flag that comm_interrupted reads at safe points; a second
+ * signal takes the default action (SA_RESETHAND). */
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
 
 static _Noreturn void abort_hook(int status)
 {
@@ -27,6 +45,7 @@ MPI_Comm comm_init(int *argc, char ***argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     msg_set_rank(rank, size);
     lm_set_exit_hook(abort_hook);
+    install_signal_handlers();
     MPI_Comm world;
     MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &world));
     return world;
@@ -77,6 +96,22 @@ void comm_agree(MPI_Comm comm, const struct lm_err *err)
     MPI_Barrier(comm);
     MPI_Finalize();
     exit(EXIT_FAILURE);
+}
+
+bool comm_interrupted(MPI_Comm comm, const char *where, struct lm_err *err)
+{
+    int sig = (int)g_signal;
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &sig, 1, MPI_INT, MPI_MAX, comm));
+    if (sig == 0)
+        return false;
+    lm_err_set(err,
+               "interrupted by %s %s: stopped with the temporary files removed (run.resume: true "
+               "continues from the last completed stage)",
+               sig == SIGINT    ? "SIGINT"
+               : sig == SIGTERM ? "SIGTERM"
+                                : "a signal",
+               where);
+    return true;
 }
 
 void comm_bcast_string(MPI_Comm comm, char **s, int root)

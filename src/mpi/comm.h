@@ -43,6 +43,13 @@ void comm_agree(MPI_Comm comm, const struct lm_err *err);
  *  instead of exiting, so the caller can clean up first. Collective on comm. */
 bool comm_agree_soft(MPI_Comm comm, struct lm_err *err);
 
+/** Has any rank received SIGTERM or SIGINT (handlers installed by comm_init)? Called at safe
+ *  points (between stages and phases, where no output is half written): when so, err is set on
+ *  every rank to "interrupted by SIGTERM <where>: ..." and the caller removes its temporary files
+ *  and agrees (comm_agree), which exits with status 1. @return true when interrupted, the same on
+ *  every rank. Collective on comm. */
+bool comm_interrupted(MPI_Comm comm, const char *where, struct lm_err *err);
+
 /** Broadcast a NUL-terminated string from root; on other ranks *s is replaced by a new lm_malloc
  *  block (label "comm.string") that the caller frees with lm_free. Collective on comm. */
 void comm_bcast_string(MPI_Comm comm, char **s, int root);

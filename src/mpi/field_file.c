@@ -3,6 +3,7 @@
 #include "mpi/field_file.h"
 
 #include "alloc.h"
+#include "finite.h"
 #include "mpi/comm.h"
 #include "mpi/h5io.h"
 
@@ -137,6 +138,23 @@ static bool open_field(const char *path, const char *name, const int64_t *want, 
     return false;
 }
 
+/* Refuse a block read from a file that holds NaN or infinity, naming its first global cell. */
+static void check_finite(const struct field_file_block *b, const float *data, const char *path,
+                         const char *name, struct lm_err *err)
+{
+    int64_t count[3], stride[2] = {b->dims[1] * b->dims[2], b->dims[2]}, c[3];
+    for (int a = 0; a < 3; a++)
+        count[a] = box3_empty(&b->box) ? 0 : box3_extent(&b->box, a);
+    if (!finite_first_bad_block(data, count, stride, c))
+        return;
+    float v = data[c[0] * stride[0] + c[1] * stride[1] + c[2]];
+    lm_err_set(err,
+               "%s: dataset %s holds a non-finite value (%g) at cell [%lld, %lld, %lld]; "
+               "expected finite values",
+               path, name, v, (long long)(b->box.lo[0] + c[0]), (long long)(b->box.lo[1] + c[1]),
+               (long long)(b->box.lo[2] + c[2]));
+}
+
 bool field_file_read(const char *path, const char *name, const struct field_file_block *b,
                      float *data, MPI_Comm comm, struct lm_err *err)
 {
@@ -149,6 +167,8 @@ bool field_file_read(const char *path, const char *name, const struct field_file
     hid_t dxpl = h5io_dxpl_collective();
     if (H5Dread(ds, H5T_NATIVE_FLOAT, ms, fs, dxpl, data) < 0)
         lm_err_set(err, "%s: cannot read dataset %s (file truncated or corrupt?)", path, name);
+    else
+        check_finite(b, data, path, name, err);
     H5Pclose(dxpl);
     H5Sclose(ms);
     H5Sclose(fs);

@@ -5,11 +5,30 @@
 #include "mpi/comm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+/* Bytes allocated to a new file before anything is written: when the disk fills up, discarding
+ * the file frees at least this much, enough for HDF5 to write its metadata while closing it. */
+#define H5IO_RESERVE ((off_t)256 << 10)
+
 void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* Rank 0: allocate H5IO_RESERVE bytes of the new file (file systems without fallocate are
+ * left as they are). */
+static void reserve_space(const struct h5io_file *f, struct lm_err *err)
+{
+    int fd = open(f->tmp, O_WRONLY);
+    int rc = fd >= 0 ? posix_fallocate(fd, 0, H5IO_RESERVE) : errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc == ENOSPC || rc == EDQUOT || rc == EIO)
+        lm_err_set(err, "cannot create %s (temporary name of %s): %s", f->tmp, f->path,
+                   strerror(rc));
+}
 
 bool h5io_create(struct h5io_file *f, const char *path, MPI_Comm comm, struct lm_err *err)
 {
@@ -33,6 +52,8 @@ bool h5io_create(struct h5io_file *f, const char *path, MPI_Comm comm, struct lm
                    "cannot create %s (temporary name of %s): check that the directory exists "
                    "and is writable",
                    f->tmp, f->path);
+    if (f->id >= 0 && comm_rank(comm) == 0)
+        reserve_space(f, err);
     if (comm_agree_soft(comm, err))
         return true;
     if (f->id >= 0)
@@ -47,9 +68,25 @@ bool h5io_close(struct h5io_file *f, bool ok, struct lm_err *err)
 {
     if (!ok && lm_err_ok(err))
         lm_err_set(err, "writing %s failed", f->path);
+    /* Flush while the file is open (collective, so only once every rank is ok), then agree: a
+     * flush that fails (disk full) leaves a file that h5io_discard can still close cleanly. */
+    bool all_ok = comm_agree_soft(f->comm, err);
+    if (all_ok && f->id >= 0 && H5Fflush(f->id, H5F_SCOPE_LOCAL) < 0)
+        lm_err_set(err, "writing %s failed (disk full or file system error?)", f->tmp);
+    if (!all_ok || !comm_agree_soft(f->comm, err)) {
+        h5io_discard(f, 1, f->comm);
+        return false;
+    }
+    haddr_t eoa = 0;
+    bool have_eoa = f->id >= 0 && H5Fget_eoa(f->id, &eoa) >= 0;
     if (f->id >= 0 && H5Fclose(f->id) < 0)
         lm_err_set(err, "closing %s failed (disk full or file system error?)", f->tmp);
     f->id = H5I_INVALID_HID;
+    struct stat st;
+    if (have_eoa && comm_rank(f->comm) == 0 && lm_err_ok(err) && stat(f->tmp, &st) == 0 &&
+        (haddr_t)st.st_size > eoa && truncate(f->tmp, (off_t)eoa) != 0) /* the unused reserve */
+        lm_err_set(err, "cannot truncate %s to its %llu bytes: %s", f->tmp, (unsigned long long)eoa,
+                   strerror(errno));
     if (comm_agree_soft(f->comm, err))
         return true;
     h5io_discard(f, 1, f->comm);
@@ -68,6 +105,17 @@ bool h5io_commit(struct h5io_file *files, int n, MPI_Comm comm, struct lm_err *e
 
 void h5io_discard(struct h5io_file *files, int n, MPI_Comm comm)
 {
+    /* Truncate first: the close still flushes HDF5's metadata, which must not fail for want of
+     * the space the discarded data holds (a failed close leaves HDF5 with a file it tries to close
+     * again when MPI ends). */
+    bool open = false;
+    for (int i = 0; i < n; i++)
+        open |= files[i].id >= 0;
+    if (open && comm_rank(comm) == 0)
+        for (int i = 0; i < n; i++)
+            if (files[i].id >= 0 && truncate(files[i].tmp, 0) != 0)
+                msg_warn("cannot truncate %s: %s", files[i].tmp, strerror(errno));
+    comm_barrier(comm);
     for (int i = 0; i < n; i++) {
         if (files[i].id >= 0)
             H5Fclose(files[i].id);

@@ -11,6 +11,11 @@
  * Temporary names. h5io_create opens "<path>.tmp"; h5io_finish closes it and, if every rank
  * succeeded, renames it to path (rank 0), otherwise removes it, so a failed run never leaves a
  * file that looks finished.
+ *
+ * Full disks and I/O errors. A new file is given a reserve of 256 KiB (posix_fallocate) and is
+ * flushed, with the outcome agreed, before it is closed; a file being discarded is truncated to
+ * zero first. Its close then always finds room for HDF5's metadata, so no rank is left with a file
+ * HDF5 would try to close again when MPI ends, and the ranks never part ways inside HDF5.
  */
 #ifndef LEMUR_H5IO_H
 #define LEMUR_H5IO_H

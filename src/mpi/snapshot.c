@@ -2,6 +2,7 @@
 #include "mpi/snapshot.h"
 
 #include "alloc.h"
+#include "finite.h"
 #include "mpi/comm.h"
 #include "mpi/h5io.h"
 
@@ -132,7 +133,7 @@ static void fill_rows(const struct block_write *w, int64_t i, int64_t k, void *b
  * in every round, with an empty selection once its rows are done), so that the staging buffer
  * stays small whatever the particle count. */
 static bool write_block(hid_t group, const struct block_write *w, const struct write_piece *pc,
-                        void *buf)
+                        void *buf, MPI_Comm comm)
 {
     hsize_t dims[2] = {(hsize_t)pc->n_rows, (hsize_t)w->cols};
     int rank = w->cols > 1 ? 2 : 1;
@@ -141,8 +142,10 @@ static bool write_block(hid_t group, const struct block_write *w, const struct w
     hid_t ds = H5Dcreate2(group, w->name, w->file_type, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
     hid_t dxpl = h5io_dxpl_collective();
-    bool ok = ds >= 0;
-    for (int64_t r = 0; r < pc->rounds; r++) {
+    bool ok = comm_all(comm, ds >= 0);
+    /* Agree after every round: a rank whose write failed (disk full) must not leave the others
+     * waiting in the next collective write. */
+    for (int64_t r = 0; r < pc->rounds && ok; r++) {
         int64_t done = r * PIECE, k = pc->m - done < PIECE ? pc->m - done : PIECE;
         k = k > 0 ? k : 0;
         hsize_t start[2] = {(hsize_t)(pc->first_row + done), 0};
@@ -156,8 +159,9 @@ static bool write_block(hid_t group, const struct block_write *w, const struct w
             H5Sselect_none(fs);
             H5Sselect_none(ms);
         }
-        ok = ok && H5Dwrite(ds, w->mem_type, ms, fs, dxpl, buf) >= 0;
+        ok = H5Dwrite(ds, w->mem_type, ms, fs, dxpl, buf) >= 0;
         H5Sclose(ms);
+        ok = comm_all(comm, ok);
     }
     H5Pclose(dxpl);
     H5Sclose(fs);
@@ -167,7 +171,7 @@ static bool write_block(hid_t group, const struct block_write *w, const struct w
 }
 
 static bool write_particles(hid_t file, const struct snapshot_header *hdr, int part_type,
-                            const struct particles *p, const struct write_piece *pc)
+                            const struct particles *p, const struct write_piece *pc, MPI_Comm comm)
 {
     char name[32];
     snprintf(name, sizeof name, "PartType%d", part_type);
@@ -179,9 +183,9 @@ static bool write_particles(hid_t file, const struct snapshot_header *hdr, int p
     };
     int64_t rows = pc->m < PIECE ? (pc->m > 0 ? pc->m : 1) : PIECE;
     void *buf = lm_malloc("snapshot.buffer", (size_t)rows * 3 * sizeof(float));
-    bool ok = g >= 0;
-    for (int b = 0; b < 3; b++)
-        ok = write_block(g, &blocks[b], pc, buf) && ok;
+    bool ok = comm_all(comm, g >= 0);
+    for (int b = 0; b < 3 && ok; b++)
+        ok = write_block(g, &blocks[b], pc, buf, comm);
     lm_free(buf);
     if (g >= 0) {
         ok = ok && h5io_attr_write_string(g, "units",
@@ -210,8 +214,8 @@ static bool write_file(struct h5io_file *file, const char *name, const struct wr
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &pc.rounds, 1, MPI_INT64_T, MPI_MAX, comm));
     bool ok = write_header(file->id, hdr, o->part_type, (uint64_t)(f1 - f0), (uint64_t)w->n_total,
                            w->n_files) &&
-              write_parameters(file->id, hdr, o->config) &&
-              write_particles(file->id, hdr, o->part_type, p, &pc);
+              write_parameters(file->id, hdr, o->config);
+    ok = comm_all(comm, ok) && write_particles(file->id, hdr, o->part_type, p, &pc, comm);
     if (!ok)
         lm_err_set(err,
                    "writing snapshot file %s failed (HDF5 error: disk full or file system "
@@ -492,14 +496,38 @@ static bool read_rows(hid_t ds, hid_t mem_type, int cols, int64_t r0, int64_t m,
     return ok;
 }
 
+/* Where a dataset is read from, for messages. */
+struct block_source {
+    const char *file, *group, *what;
+};
+
+/* Refuse rows [r0, r0 + k) of an [n, 3] dataset that hold NaN or infinity. */
+static bool rows_finite(const float *buf, int64_t r0, int64_t k, const struct block_source *src,
+                        struct lm_err *err)
+{
+    int64_t i = finite_first_bad_float(buf, 3 * k);
+    if (i < 0)
+        return true;
+    return lm_err_set(err,
+                      "%s: dataset %s/%s holds a non-finite value (%g) at row %lld, column %lld; "
+                      "expected finite values",
+                      src->file, src->group, src->what, buf[i], (long long)(r0 + i / 3),
+                      (long long)(i % 3));
+}
+
 /* Read rows [r0, r0 + m) of an [n, 3] float dataset into columns c at entry at, times scale. */
-static bool read_vec3(hid_t ds, int64_t r0, int64_t m, float *const c[3], int64_t at, double scale)
+static bool read_vec3(hid_t ds, int64_t r0, int64_t m, float *const c[3], int64_t at, double scale,
+                      const struct block_source *src, struct lm_err *err)
 {
     float *buf = lm_malloc("snapshot.buffer", (size_t)(m < PIECE ? m : PIECE) * 3 * sizeof(float));
     bool ok = true;
     for (int64_t done = 0; done < m && ok; done += PIECE) {
         int64_t k = m - done < PIECE ? m - done : PIECE;
         ok = read_rows(ds, H5T_NATIVE_FLOAT, 3, r0 + done, k, buf);
+        if (ok && !rows_finite(buf, r0 + done, k, src, err)) {
+            lm_free(buf);
+            return false;
+        }
         for (int64_t i = 0; i < k && ok; i++)
             for (int d = 0; d < 3; d++)
                 c[d][at + done + i] = (float)(buf[3 * i + d] * scale);
@@ -537,11 +565,12 @@ static bool read_piece(const char *name, const struct snapshot_read_opts *o,
         if (!(o->fields & field[b]))
             continue;
         hid_t ds = open_block(f, group, what[b], n_rows, name, err);
+        struct block_source src = {name, group, what[b]};
         ok = ds >= 0;
         if (ok && b == 0)
-            ok = read_vec3(ds, r0, m, p->x, at, hdr->length_unit);
+            ok = read_vec3(ds, r0, m, p->x, at, hdr->length_unit, &src, err);
         else if (ok && b == 1)
-            ok = read_vec3(ds, r0, m, p->v, at, sqrt(hdr->time));
+            ok = read_vec3(ds, r0, m, p->v, at, sqrt(hdr->time), &src, err);
         else if (ok)
             ok = read_rows(ds, H5T_NATIVE_UINT64, 1, r0, m, p->id + at);
         if (ds >= 0 && !ok && lm_err_ok(err))

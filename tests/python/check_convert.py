@@ -118,6 +118,11 @@ def main():
     bad["up_r1.convs.0.weight"] = torch.ones(4, 4, 3, 3, 3)
     refuse({"model": bad}, ["tensor up_r1.convs.0.weight has shape (4, 4, 3, 3, 3), expected (4, 4, 2, 2, 2)"],
            "wrong shape")
+    bad = dict(sd)
+    bad["up_r1.convs.0.weight"] = sd["up_r1.convs.0.weight"].clone()
+    bad["up_r1.convs.0.weight"][1, 2, 0, 1, 1] = float("nan")
+    refuse({"model": bad}, ["tensor up_r1.convs.0.weight holds a non-finite value at index "
+                            "[1, 2, 0, 1, 1]"], "NaN weight")
     refuse({"state": sd}, ["no state['model']"], "checkpoint without 'model'")
     bad = jax_params(sd)
     del bad["conv_c"]["conv_1"]["weight"]

@@ -18,7 +18,8 @@ with a wrongly shaped tensor and one with a missing tensor (the loader's message
 other than 1000/512 Mpc/h, Omega_m and z outside the training range with
 emulator.allow_extrapolation: false (and a warning when true), a tile that is not a multiple of 8,
 a tile that does not fit emulator.memory_limit, a missing input field, backend gpu without a usable
-GPU (where there is none). An empty emulator.model skips the stage with a notice.
+GPU (where there is none), a NaN in the input field (named with its cell) and a NaN weight (the
+emulator's output is refused). An empty emulator.model skips the stage with a notice.
 Prints "cases: passed=N failed=M"."""
 
 import glob
@@ -276,6 +277,18 @@ def refusals(tmp, model, field):
                    model, field, ranks=2, emulator__tile=16, emulator__memory_limit=0.01)
     expect_refusal(tmp, "missing_field", ["no_such_field.hdf5"], model,
                    os.path.join(tmp, "no_such_field.hdf5"))
+    nan_field = os.path.join(tmp, "nan_field.hdf5")
+    shutil.copy(field, nan_field)
+    with h5py.File(nan_field, "a") as f:
+        f["psi_y"][3, 4, 5] = np.nan
+    expect_refusal(tmp, "nan_input", ["nan_field.hdf5: dataset psi_y holds a non-finite value",
+                                      "at cell [3, 4, 5]"], model, nan_field, ranks=2)
+    nan_model = os.path.join(tmp, "nan_weight.h5")
+    shutil.copy(model, nan_model)
+    with h5py.File(nan_model, "a") as f:
+        f["layers/conv_l1.convs.2/bias"][0] = np.nan
+    expect_refusal(tmp, "nan_weight", ["the emulator's output psi_x is not finite at cell [0, 0, 0]",
+                                       "emulator.model"], nan_model, field, ranks=2)
     params, out = write_params(tmp, "gpu", model, field, emulator__backend="gpu")
     r = run(1, params)
     gpu_ok = r.returncode == 0 or "no GPU can be used" in r.stderr

@@ -87,6 +87,7 @@ def run_lemur(command, outdir, settings, nproc):
     os.makedirs(outdir, exist_ok=True)
     params = os.path.join(outdir, "params.yml")
     with open(params, "w") as f:
+        f.write(f"box:\n  size: {BOX}\n")
         f.write("power:\n")
         for key, value in settings.items():
             f.write(f"  {key}: {value}\n")

@@ -4,7 +4,9 @@
 #include "harness.h"
 #include "params.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct config_key schema[] = {
     {"box.size", CONFIG_REAL, "250", "(0, inf)", "side", CONFIG_NO_FIELD},
@@ -160,8 +162,53 @@ static void test_lemur_schema(void)
     }
 }
 
+/* Bounds checked before libyaml: each refused with a message saying what was expected. */
+static void test_limits(void)
+{
+    expect_error("", NULL, "no parameters (the file is empty or holds only comments)");
+    expect_error("# nothing here\n\n", NULL, "no parameters");
+    expect_error("box: {n: 8}\n---\nbox: {n: 9}\n", NULL, "t.yml:2: a second YAML document");
+    expect_error("- box\n- run\n", NULL, "found a list");
+    expect_error("box: {n: 99999999999999999999}", NULL,
+                 "box.n = 99999999999999999999 is out of range: expected an integer in [2, 64]");
+    expect_error("box: {n: 1e20}", NULL, "box.n = 1e20 is out of range");
+    expect_error("box: {n: 2.5}", NULL, "'2.5' is not an integer");
+    expect_error("box: {n: 8}", "box=3", "command line: 'box' is a section");
+    expect_error("box: &a {n: 8}\nrun: *a\n", NULL, "anchors and aliases");
+    expect_error("box: {n: 8, size: 1}\nrun: {name: [*x]}\n", NULL, "anchors and aliases");
+    char key[200];
+    memset(key, 'k', 100);
+    snprintf(key + 100, sizeof key - 100, ": 1\n");
+    expect_error(key, NULL, "a key of 100 characters; keys are at most 64");
+    expect_error("box: {n: 8, size: 'open\n", NULL, "not closed");
+    /* quoted '#', '[' and ':' are not structure */
+    struct lm_err err;
+    struct config *c = parse("box: {n: 8}\nrun: {name: \"a # [b: {c\"}\n", &err);
+    T_CHECK(c && strcmp(config_string(c, "run.name"), "a # [b: {c") == 0, "%s", err.msg);
+    config_destroy(&c);
+    /* deep nesting: flow and block, refused in linear time */
+    size_t deep = 100000;
+    char *text = malloc(2 * deep + 16);
+    memcpy(text, "box: ", 5);
+    memset(text + 5, '[', deep);
+    memset(text + 5 + deep, ']', deep);
+    strcpy(text + 5 + 2 * deep, "\n");
+    clock_t t0 = clock();
+    expect_error(text, NULL, "t.yml:1: nesting deeper than 32 levels");
+    double dt = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    T_CHECK(dt < 0.1, "a %zu-deep file took %.3f s to refuse", deep, dt);
+    free(text);
+    char block[4096] = "";
+    for (int i = 0; i < 40; i++)
+        snprintf(block + strlen(block), sizeof block - strlen(block), "%*sk%d:\n", i, "", i);
+    expect_error(block, NULL, "nesting deeper than 32 levels");
+    expect_error("box:\n  - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - 1\n",
+                 NULL, "nesting deeper");
+}
+
 int main(void)
 {
+    T_RUN(test_limits);
     T_RUN(test_defaults_and_patterns);
     T_RUN(test_echo_round_trip);
     T_RUN(test_errors);
