@@ -32,6 +32,7 @@
 
 #include "emulate.h"
 #include "error.h"
+#include "mpi/snapshot.h"
 #include "params.h"
 #include "particles.h"
 
@@ -56,10 +57,11 @@ struct particles *emulate_particles_create(const struct emulate_results *r,
  *  iz = 0, "<dir>/<kind>_z<z>" otherwise. Local. */
 void emulate_output_path(const struct params *p, int iz, const char *kind, char *out, size_t cap);
 
-/** Write the particle snapshot of redshift index iz from this rank's results. @return true when
- *  written (err agreed otherwise). Collective on comm. */
-bool emulate_write_snapshot(const struct params *p, int iz, const struct emulate_results *r,
-                            const struct box3 *block, MPI_Comm comm, struct lm_err *err);
+/** Write the particles ps (this rank's share) of redshift index iz as the snapshot
+ *  emulate_output_path(p, iz, EMULATE_SNAPSHOT_NAME) with header hdr. @return true when written
+ *  (err agreed otherwise). Collective on comm. */
+bool emulate_write_snapshot(const struct params *p, int iz, const struct particles *ps,
+                            const struct snapshot_header *hdr, MPI_Comm comm, struct lm_err *err);
 
 /** Write the field file of redshift index iz (Ψ_NL and v of every rank's block). @return true
  *  when written (err agreed otherwise). Collective on comm. */

@@ -32,10 +32,12 @@
 extern const char *const ic_field_psi_names[3]; /**< "psi_x", "psi_y", "psi_z" */
 #define IC_FIELD_DELTA_NAME "delta"
 
-/** `lemur ic`. Returns 0 on success; expected failures (bad keys, table range, unreadable
- *  input, unwritable output) stop every rank with one message and leave no partial file.
- *  Collective on comm. */
-int ic_command(const struct params *p, MPI_Comm comm);
+struct run;
+/** The ic stage (`lemur ic`) on the run r: makes the fields, writes the files ic.write_* ask for
+ *  and hands the field and the LPT particles to the run when a later stage reads them (run.h).
+ *  @return true on success; false with err agreed on every rank (bad keys, table range,
+ *  unreadable input, unwritable output; no partial file is left). Collective on r->comm. */
+bool stage_ic(struct run *r, struct lm_err *err);
 
 /** Read the displacement Ψ of an IC field file into this rank's block of any decomposition.
  *  Checks the datasets (float32 [n, n, n]) and that the file's BoxSize matches box_size.
