@@ -52,11 +52,12 @@ static void usage(FILE *f)
     for (int i = 0; i < n_other; i++)
         fprintf(f, "  %-9s %s\n", other_commands[i].name, other_commands[i].summary);
     fprintf(f,
-            "\nThe stages (ic ... jerald) run alone, reading their inputs from files, or chained\n"
-            "in this order by `lemur run` (run.stages).\n"
-            "Overrides replace values of the file, e.g.\n"
-            "  lemur run config/default.yml ic.seed=7 output.dir=out7\n"
-            "Run in parallel with: mpirun -n <ranks> lemur run params.yml\n");
+            "\nThe stages (%s ... %s) run alone, reading their inputs from files, or chained\n"
+            "in this order by `lemur run` (run.stages).\n",
+            run_stages[0].name, run_stages[run_n_stages - 1].name);
+    fprintf(f, "Overrides replace values of the file, e.g.\n"
+               "  lemur run config/default.yml ic.seed=7 output.dir=out7\n"
+               "Run in parallel with: mpirun -n <ranks> lemur run params.yml\n");
 }
 
 /* The command called name: a stage (*stage set) or another command. */

@@ -96,7 +96,7 @@ const struct config_key params_schema[] = {
     {"output.dir", CONFIG_STRING, "output", NULL, "directory of every output (created if missing)", AT(output.dir)},
     {"output.snapshot_files", CONFIG_INT, "1", "[1, 65536]", "files per IC snapshot", AT(output.snapshot_files)},
     /* run */
-    {"run.stages", CONFIG_STRING_LIST, "[ic, emulate, power, jerald]", NULL, "stages of lemur run, in the order of lemur --help (ic, emulate, power, jerald)", AT(run.stages)},
+    {"run.stages", CONFIG_STRING_LIST, "[ic, emulate, power, jerald]", NULL, "stages of lemur run: stages listed by lemur --help, each once, in that order", AT(run.stages)},
     {"run.resume", CONFIG_BOOL, "false", NULL, "skip stages completed with the same configuration", AT(run.resume)},
     {"run.verbosity", CONFIG_INT, "1", "[0, 2]", "0: warnings, 1: progress, 2: debug with rank tags", AT(run.verbosity)},
 };
