@@ -2,9 +2,7 @@
 
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
-#include "pipeline.h"
-#include "run_store.h"
-#include "stage_ic.h"
+#include "run.h"
 #include "stages.h"
 #include "timer.h"
 #include "version.h"
@@ -12,50 +10,33 @@
 #include <stdio.h>
 #include <string.h>
 
-/** One command: its name, a one-line summary, a longer help and the stage that runs it
- *  (NULL: not available in this build, which is reported as an error). */
+/** A command that is not a stage: its name, a one-line summary, a longer help and its function.
+ *  The stages' commands come from the stage table (run.h). */
 struct command {
     const char *name;
     const char *summary;
     const char *help;
-    int (*run)(const struct params *p, MPI_Comm comm);
+    bool (*run)(const struct params *p, MPI_Comm comm, struct lm_err *err);
     int writes_outputs; /**< 0: none; 1: yes; 2: yes, and it writes used_parameters.yml itself */
 };
 
-static const struct command commands[] = {
-    {"run", "run the stages listed in run.stages (default ic, emulate, power, jerald)",
-     "Chains the stages of run.stages, keeping data in memory between them, and writes every\n"
-     "stage's outputs under output.dir.",
-     pipeline_run, 2},
-    {"ic", "make the linear displacement field (and optionally LPT particles)",
-     "Generates N-GenIC-compatible white noise, the linear density and the Zel'dovich\n"
-     "displacement (box.n^3 on x-slabs) and writes them as HDF5 under output.dir.",
-     ic_command, 1},
-    {"emulate", "run the field-level emulator on the displacement field",
-     "Reads the displacement field, runs the styled V-Net tile by tile (emulator.*) and writes\n"
-     "the nonlinear particles (positions, velocities, IDs).",
-     stage_emulate, 1},
-    {"power", "measure power spectra of a snapshot",
-     "Reads power.input (or the run's particles), paints them with CIC and writes P(k),\n"
-     "multipoles and momentum spectra as HDF5 and text.",
-     stage_power, 1},
+static const struct command run_command_entry = {
+    "run", "run the stages listed in run.stages (default ic, emulate, power, jerald)",
+    "Chains the stages of run.stages, handing the linear field and the particles from stage to\n"
+    "stage in memory, and writes every stage's outputs under output.dir.",
+    run_pipeline, 2};
+
+static const struct command other_commands[] = {
     {"compare", "compare two snapshots: r(k), 1 - r^2, T(k)",
      "Measures the auto and cross spectra of power.input (A) and power.reference (B).",
      stage_compare, 1},
-    {"jerald", "paint dark-matter, stellar and HI maps with displacement layers",
-     "Applies the Green's-function displacement layers of jerald.maps.* to the particles and\n"
-     "writes the maps and their spectra.",
-     stage_jerald, 1},
-    {"bias", "Lagrangian-bias halo field from the linear field",
-     "Weights particles by a small network of linear-field features and paints the halo field.",
-     NULL, 1},
     {"info", "validate a parameter file and print the effective configuration and cosmology",
      "Prints the configuration with every default filled in, then D(z), f(z), H(z) at the\n"
      "output redshifts and sigma8 of the normalised linear spectrum. Writes nothing.\n"
      "`lemur info --schema` prints the documented list of every key.",
      stage_info, 0},
 };
-static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+static const int n_other = (int)(sizeof other_commands / sizeof other_commands[0]);
 
 static void usage(FILE *f)
 {
@@ -63,36 +44,50 @@ static void usage(FILE *f)
             "lemur %s — field-level emulator runner for cosmological mocks\n\n"
             "usage: lemur <command> <params.yml> [key.path=value ...]\n"
             "       lemur <command> --help | lemur info --schema | lemur --version\n\n"
-            "commands:\n",
-            LEMUR_VERSION);
-    for (int i = 0; i < n_commands; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nOverrides replace values of the file, e.g.\n"
+            "commands:\n"
+            "  %-9s %s\n",
+            LEMUR_VERSION, run_command_entry.name, run_command_entry.summary);
+    for (int i = 0; i < run_n_stages; i++)
+        fprintf(f, "  %-9s %s\n", run_stages[i].name, run_stages[i].summary);
+    for (int i = 0; i < n_other; i++)
+        fprintf(f, "  %-9s %s\n", other_commands[i].name, other_commands[i].summary);
+    fprintf(f,
+            "\nThe stages (%s ... %s) run alone, reading their inputs from files, or chained\n"
+            "in this order by `lemur run` (run.stages).\n",
+            run_stages[0].name, run_stages[run_n_stages - 1].name);
+    fprintf(f, "Overrides replace values of the file, e.g.\n"
                "  lemur run config/default.yml ic.seed=7 output.dir=out7\n"
                "Run in parallel with: mpirun -n <ranks> lemur run params.yml\n");
 }
 
-static const struct command *find_command(const char *name)
+/* The command called name: a stage (*stage set) or another command. */
+static const struct command *find_command(const char *name, const struct stage **stage)
 {
-    for (int i = 0; i < n_commands; i++)
-        if (strcmp(commands[i].name, name) == 0)
-            return &commands[i];
+    static struct command as_stage;
+    *stage = run_stage_find(name);
+    if (*stage) {
+        as_stage = (struct command){(*stage)->name, (*stage)->summary, (*stage)->help, NULL, 1};
+        return &as_stage;
+    }
+    if (strcmp(name, run_command_entry.name) == 0)
+        return &run_command_entry;
+    for (int i = 0; i < n_other; i++)
+        if (strcmp(other_commands[i].name, name) == 0)
+            return &other_commands[i];
     return NULL;
 }
 
-static int run_command(const struct command *cmd, const char *file, int n_over, char **over,
-                       MPI_Comm world)
+static int run_command(const struct command *cmd, const struct stage *stage, const char *file,
+                       int n_over, char **over, MPI_Comm world)
 {
     struct params p;
     params_load(world, file, n_over, over, &p);
-    if (cmd->writes_outputs && !cmd->run) {
+    struct lm_err err = {0};
+    if (!run_stages_check(&p, &err)) { /* the parameters are the same on every rank */
         if (comm_rank(world) == 0)
-            fprintf(stderr,
-                    "lemur: error: the '%s' command is not available in this build of "
-                    "lemur %s\n",
-                    cmd->name, LEMUR_VERSION);
+            fprintf(stderr, "lemur: error: %s\n", err.msg);
         params_free(&p);
-        return 2;
+        return 1;
     }
     if (cmd->writes_outputs)
         msg_info("lemur %s: %s %s on %d rank(s)\n# effective configuration\n%s", LEMUR_VERSION,
@@ -100,18 +95,21 @@ static int run_command(const struct command *cmd, const char *file, int n_over, 
     if (cmd->writes_outputs == 1)
         params_write_used(world, &p);
     timer_start("total");
-    int rc = cmd->run(&p, world);
+    bool ok = stage ? run_stage_alone(stage, &p, world, &err) : cmd->run(&p, world, &err);
     timer_stop("total");
-    run_store_clear();
+    if (!ok && comm_rank(world) == 0) {
+        fprintf(stderr, "lemur: error: %s\n", err.msg);
+        fflush(stderr);
+    }
     if (cmd->writes_outputs && msg_verbosity() >= 1)
         comm_report(world, stdout);
-    if (cmd->writes_outputs && rc == 0) {
+    if (cmd->writes_outputs && ok) {
         char path[4200];
         snprintf(path, sizeof path, "%s/timings.json", p.output.dir);
         comm_report_json(world, cmd->name, path);
     }
     params_free(&p);
-    return rc;
+    return ok ? 0 : 1;
 }
 
 int cli_main(int argc, char **argv, MPI_Comm world)
@@ -127,7 +125,8 @@ int cli_main(int argc, char **argv, MPI_Comm world)
             printf("lemur %s\n", LEMUR_VERSION);
         return 0;
     }
-    const struct command *cmd = find_command(argv[1]);
+    const struct stage *stage;
+    const struct command *cmd = find_command(argv[1], &stage);
     if (!cmd) {
         if (root)
             fprintf(stderr, "lemur: error: unknown command '%s' (see lemur --help)\n", argv[1]);
@@ -152,5 +151,5 @@ int cli_main(int argc, char **argv, MPI_Comm world)
                     cmd->name, cmd->name);
         return 2;
     }
-    return run_command(cmd, argv[2], argc - 3, argv + 3, world);
+    return run_command(cmd, stage, argv[2], argc - 3, argv + 3, world);
 }

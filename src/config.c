@@ -92,7 +92,7 @@ bool config_known_path(const struct config *c, const char *path)
 
 /* ---- suggestions ---------------------------------------------------------------------------- */
 
-static int edit_distance(const char *a, const char *b)
+int config_edit_distance(const char *a, const char *b)
 {
     int la = (int)strlen(a), lb = (int)strlen(b), row[128];
     if (la > 120 || lb > 120)
@@ -133,7 +133,7 @@ void config_suggest(const struct config *c, const char *path, char *out, size_t 
             continue;
         if (strlen(valid) + strlen(cand) + 3 < sizeof valid)
             strcat(strcat(valid, *valid ? ", " : ""), cand);
-        int d = edit_distance(name, cand);
+        int d = config_edit_distance(name, cand);
         if (d < best_d)
             best_d = d, snprintf(best, sizeof best, "%s", cand);
     }

@@ -105,6 +105,9 @@ bool config_parse_bool(const char *s, bool *v);
 bool config_known_path(const struct config *c, const char *path);
 bool config_is_leaf(const struct config *c, const char *path);
 void config_suggest(const struct config *c, const char *path, char *out, size_t cap);
+/** Edit (Levenshtein) distance between a and b, ignoring case; 1000 for names over 120 characters.
+ *  Local. */
+int config_edit_distance(const char *a, const char *b);
 void config_remove_prefix(struct config *c, const char *path);
 struct config_entry *config_add(struct config *c, const char *path, int n_values,
                                 const char *const *values, bool is_list, int line,

@@ -97,6 +97,11 @@ void emulate_plan_destroy(struct emulate_plan **plan);
 /** This rank's block of the grid (global cells, may be empty). Local. */
 struct box3 emulate_plan_block(const struct emulate_plan *plan);
 
+struct decomp;
+/** The plan's block decomposition (8-aligned blocks on a process grid), e.g. to redistribute an
+ *  input field into it. Owned by the plan. Local. */
+const struct decomp *emulate_plan_decomp(const struct emulate_plan *plan);
+
 /** The input array of this rank's block: three compact planes [c][i][j][k] over
  *  emulate_plan_block, to be filled with Ψ_lin (z = 0, Mpc/h) before emulate_plan_gather. Owned
  *  by the plan. Local. */

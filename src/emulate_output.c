@@ -1,6 +1,5 @@
 /* emulate_output — the emulated particles and field files of one redshift (see emulate_stage.h). */
 #include "emulate_stage.h"
-#include "run_store.h"
 
 #include "alloc.h"
 #include "mpi/comm.h"
@@ -55,26 +54,17 @@ void emulate_output_path(const struct params *p, int iz, const char *kind, char 
         snprintf(out, cap, "%s/%s_z%g", p->output.dir, kind, p->emulator.redshifts.v[iz]);
 }
 
-bool emulate_write_snapshot(const struct params *p, int iz, const struct emulate_results *r,
-                            const struct box3 *block, MPI_Comm comm, struct lm_err *err)
+bool emulate_write_snapshot(const struct params *p, int iz, const struct particles *ps,
+                            const struct snapshot_header *hdr, MPI_Comm comm, struct lm_err *err)
 {
-    double z = p->emulator.redshifts.v[iz], L = p->box.size, n = (double)p->box.n;
-    int nn[3] = {(int)p->box.n, (int)p->box.n, (int)p->box.n};
-    timer_start("emulate.particles");
-    struct particles *ps = emulate_particles_create(r, block, nn, L / n);
-    timer_stop("emulate.particles");
-    struct snapshot_header h = stage_snapshot_header(p, z);
     struct snapshot_write_opts o = {.n_files = (int)p->particles.n_files, .config = p->effective};
     char path[PARAMS_PATH_MAX];
     emulate_output_path(p, iz, EMULATE_SNAPSHOT_NAME, path, sizeof path);
     timer_start("emulate.write_snapshot");
-    bool ok = snapshot_write(path, &h, ps, &o, comm, err);
+    bool ok = snapshot_write(path, hdr, ps, &o, comm, err);
     timer_stop("emulate.write_snapshot");
-    if (ok && iz == 0) /* the run's particles: later stages take them from memory */
-        run_store_adopt(path, &ps, &h);
-    particles_destroy(&ps);
     if (ok)
-        msg_info("emulate: wrote %s (%ld^3 particles, z = %g)", path, p->box.n, z);
+        msg_info("emulate: wrote %s (%ld^3 particles, z = %g)", path, p->box.n, hdr->redshift);
     return ok;
 }
 

@@ -236,6 +236,8 @@ void emulate_plan_destroy(struct emulate_plan **plan)
 
 struct box3 emulate_plan_block(const struct emulate_plan *plan) { return plan->blocks.box; }
 
+const struct decomp *emulate_plan_decomp(const struct emulate_plan *plan) { return &plan->blocks; }
+
 float *emulate_plan_input(struct emulate_plan *plan) { return plan->input; }
 
 const struct tiling *emulate_plan_tiling(const struct emulate_plan *plan) { return &plan->tiling; }

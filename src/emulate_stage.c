@@ -5,10 +5,13 @@
 #include "cosmology.h"
 #include "finite.h"
 #include "mpi/comm.h"
+#include "mpi/decomp.h"
+#include "mpi/exchange.h"
 #include "mpi/meminfo.h"
 #include "mpi/field_file.h"
 #include "mpi/model_file.h"
 #include "mpi/params_load.h"
+#include "run.h"
 #include "stage_ic.h"
 #include "stages.h"
 #include "timer.h"
@@ -19,6 +22,7 @@
 
 /* Everything one run holds between its phases. */
 struct emulate_job {
+    struct run *run;
     const struct params *p;
     MPI_Comm comm;
     const struct nn_backend *backend;
@@ -49,7 +53,8 @@ static void job_check(struct emulate_job *job)
         snprintf(job->input, sizeof job->input, "%s", p->ic.input);
     else
         snprintf(job->input, sizeof job->input, "%s/%s", p->output.dir, IC_FIELD_FILE);
-    if (!p->particles.write_snapshot && !p->emulator.output_fields)
+    if (!p->particles.write_snapshot && !p->emulator.output_fields &&
+        !run_wants(job->run, RUN_PARTICLES))
         msg_warn("emulate: particles.write_snapshot and emulator.output_fields are both false: "
                  "the emulator runs but writes nothing");
     bool ok = emulate_check_params(p, &job->err);
@@ -96,8 +101,30 @@ static void job_plan(struct emulate_job *job)
              t->n_tiles, m.workspace / 1048576.0, m.plan / 1048576.0, m.buffers / 1048576.0);
 }
 
-/* Phase 3: read Ψ_lin into the blocks and gather the tile regions. */
-static void job_read(struct emulate_job *job)
+/* Ψ_lin from the run's x-slabs into the blocks: one redistribution per component. */
+static void redistribute_field(struct emulate_job *job, const struct ic_fields *f)
+{
+    const struct fft_layout *l = &f->layout;
+    struct decomp slabs;
+    decomp_create_slabs(&slabs, job->comm, l->n, l->rnx, l->rx0);
+    struct exchange_array from = {.box = slabs.box, .dims = {l->rnx, l->n[1], l->row}};
+    struct exchange_field one = {.elem_size = sizeof(float), .n_comp = 1};
+    const struct decomp *blocks = emulate_plan_decomp(job->plan);
+    struct exchange_plan *x =
+        exchange_plan_redistribute(&slabs, l->rnx > 0 ? &from : NULL, blocks, NULL, &one);
+    float *in = emulate_plan_input(job->plan);
+    size_t plane = (size_t)box3_volume(&blocks->box);
+    for (int d = 0; d < 3; d++)
+        exchange_redistribute(x, f->psi[d], in + d * plane);
+    exchange_plan_destroy(&x);
+    decomp_destroy(&slabs);
+    msg_info("emulate: the linear displacement field redistributed in memory (x-slabs to "
+             "%dx%dx%d blocks)",
+             blocks->dims[0], blocks->dims[1], blocks->dims[2]);
+}
+
+/* Ψ_lin from the field file into the blocks. */
+static bool read_field(struct emulate_job *job)
 {
     const struct params *p = job->p;
     msg_info("emulate: reading the linear displacement field %s", job->input);
@@ -115,6 +142,20 @@ static void job_read(struct emulate_job *job)
         memset(&job->err, 0, sizeof job->err);
         lm_err_set(&job->err, "the emulator's input field (%s): %s",
                    p->ic.input && p->ic.input[0] ? "ic.input" : "the output of lemur ic", why.msg);
+    }
+    return ok;
+}
+
+/* Phase 3: Ψ_lin into the blocks (from the run's field, or its file) and the tile regions. */
+static void job_read(struct emulate_job *job)
+{
+    const struct ic_fields *f = run_field(job->run);
+    if (f) {
+        timer_start("emulate.redistribute");
+        redistribute_field(job, f);
+        timer_stop("emulate.redistribute");
+        run_release(job->run, RUN_FIELD);
+    } else if (!read_field(job)) {
         return;
     }
     timer_start("emulate.gather");
@@ -174,9 +215,24 @@ static void job_redshift(struct emulate_job *job, int iz)
     struct emulate_results r = emulate_plan_results(job->plan);
     struct box3 block = emulate_plan_block(job->plan);
     results_check_finite(&r, &block, st.redshift, &job->err);
+    bool keep = iz == 0 && run_wants(job->run, RUN_PARTICLES);
     bool ok = comm_agree_soft(job->comm, &job->err);
-    if (ok && p->particles.write_snapshot)
-        ok = emulate_write_snapshot(p, iz, &r, &block, job->comm, &job->err);
+    if (ok && (p->particles.write_snapshot || keep)) {
+        int nn[3] = {(int)p->box.n, (int)p->box.n, (int)p->box.n};
+        timer_start("emulate.particles");
+        struct particles *ps =
+            emulate_particles_create(&r, &block, nn, p->box.size / (double)p->box.n);
+        timer_stop("emulate.particles");
+        struct snapshot_header h = stage_snapshot_header(p, st.redshift);
+        if (p->particles.write_snapshot)
+            ok = emulate_write_snapshot(p, iz, ps, &h, job->comm, &job->err);
+        if (ok && keep) {
+            run_put_particles(job->run, &ps, &h);
+            msg_info("emulate: the particles of z = %g stay in memory for the later stages",
+                     st.redshift);
+        }
+        particles_destroy(&ps);
+    }
     if (ok && p->emulator.output_fields)
         emulate_write_fields(p, iz, &r, &block, job->comm, &job->err);
 }
@@ -197,15 +253,16 @@ static const struct {
 } phases[] = {
     {"checks", job_check}, {"plan", job_plan}, {"read", job_read}, {"run", job_redshifts}};
 
-int stage_emulate(const struct params *p, MPI_Comm comm)
+bool stage_emulate(struct run *run, struct lm_err *err)
 {
+    const struct params *p = run->p;
     if (!p->emulator.model || !p->emulator.model[0]) {
         notice_no_model();
-        return 0;
+        return true;
     }
-    struct emulate_job job = {.p = p, .comm = comm};
+    struct emulate_job job = {.run = run, .p = p, .comm = run->comm};
     for (size_t i = 0; i < sizeof phases / sizeof phases[0] && lm_err_ok(&job.err); i++) {
-        if (comm_interrupted(comm, "between emulator phases", &job.err))
+        if (comm_interrupted(job.comm, "between emulator phases", &job.err))
             break;
         double t0 = timer_now();
         phases[i].run(&job);
@@ -214,6 +271,6 @@ int stage_emulate(const struct params *p, MPI_Comm comm)
     }
     emulate_plan_destroy(&job.plan);
     model_destroy(&job.model);
-    comm_agree(comm, &job.err);
-    return 0;
+    *err = job.err;
+    return comm_agree_soft(run->comm, err);
 }

@@ -1,10 +1,13 @@
 /*
  * emulate_stage — the command `lemur emulate` (and the emulate stage of `lemur run`).
  *
- * Reads the linear displacement field Ψ_lin (z = 0) of a cubic box.n^3 grid of spacing
- * 1000/512 Mpc/h — ic.input when set, else <output.dir>/ic_field.hdf5 of `lemur ic` (datasets
- * psi_x, psi_y, psi_z, attribute BoxSize) — runs the emulator over it with the distributed driver
- * (src/emulate.h) for every redshift of emulator.redshifts and writes under output.dir:
+ * Takes the linear displacement field Ψ_lin (z = 0) of a cubic box.n^3 grid of spacing
+ * 1000/512 Mpc/h — within `lemur run`, the x-slabs the ic stage left in the run (src/run.h),
+ * redistributed once into the emulator's blocks and then freed; else the file ic.input when set,
+ * or <output.dir>/ic_field.hdf5 of `lemur ic` (datasets psi_x, psi_y, psi_z, attribute BoxSize) —
+ * runs the emulator over it with the distributed driver (src/emulate.h) for every redshift of
+ * emulator.redshifts, hands the particles of the first redshift to the run when a later stage
+ * reads them, and writes under output.dir:
  *   snapshot[.hdf5]            (particles.write_snapshot) the emulated particles of the FIRST
  *                              output redshift: x = q + Ψ_NL (periodic), v [km/s], ID =
  *                              (i n + j) n + k, Gadget-4-style in particles.n_files files; this is
@@ -32,6 +35,7 @@
 
 #include "emulate.h"
 #include "error.h"
+#include "mpi/snapshot.h"
 #include "params.h"
 #include "particles.h"
 
@@ -56,10 +60,11 @@ struct particles *emulate_particles_create(const struct emulate_results *r,
  *  iz = 0, "<dir>/<kind>_z<z>" otherwise. Local. */
 void emulate_output_path(const struct params *p, int iz, const char *kind, char *out, size_t cap);
 
-/** Write the particle snapshot of redshift index iz from this rank's results. @return true when
- *  written (err agreed otherwise). Collective on comm. */
-bool emulate_write_snapshot(const struct params *p, int iz, const struct emulate_results *r,
-                            const struct box3 *block, MPI_Comm comm, struct lm_err *err);
+/** Write the particles ps (this rank's share) of redshift index iz as the snapshot
+ *  emulate_output_path(p, iz, EMULATE_SNAPSHOT_NAME) with header hdr. @return true when written
+ *  (err agreed otherwise). Collective on comm. */
+bool emulate_write_snapshot(const struct params *p, int iz, const struct particles *ps,
+                            const struct snapshot_header *hdr, MPI_Comm comm, struct lm_err *err);
 
 /** Write the field file of redshift index iz (Ψ_NL and v of every rank's block). @return true
  *  when written (err agreed otherwise). Collective on comm. */

@@ -136,6 +136,10 @@ void ic_plan_execute(struct ic_plan *plan);
 /** The fields of the plan (valid until ic_plan_destroy). Local. */
 const struct ic_fields *ic_plan_fields(const struct ic_plan *plan);
 
+/** Move the arrays of the fields Ψ and δ (not the 2LPT term) to the caller, who frees them with
+ *  lm_free; the plan keeps NULL in their place. Call after ic_plan_execute. Local. */
+void ic_plan_take_fields(struct ic_plan *plan, struct ic_fields *out);
+
 /** δ_k at z = 0 on this rank's modes, in the FFT's complex layout (walk it with fft_kiter);
  *  valid after ic_plan_execute until ic_plan_destroy. Local. */
 const float complex *ic_plan_delta_k(const struct ic_plan *plan);

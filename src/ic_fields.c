@@ -254,6 +254,17 @@ struct ic_plan *ic_plan_create(const struct ic_setup *setup, MPI_Comm comm, stru
 
 const struct ic_fields *ic_plan_fields(const struct ic_plan *plan) { return &plan->fields; }
 
+void ic_plan_take_fields(struct ic_plan *plan, struct ic_fields *out)
+{
+    struct ic_fields *f = &plan->fields;
+    *out = (struct ic_fields){.layout = f->layout, .delta = f->delta};
+    f->delta = NULL;
+    for (int d = 0; d < 3; d++) {
+        out->psi[d] = f->psi[d];
+        f->psi[d] = NULL;
+    }
+}
+
 const float complex *ic_plan_delta_k(const struct ic_plan *plan) { return plan->delta_k; }
 
 const struct fft_plan *ic_plan_fft(const struct ic_plan *plan) { return plan->fft; }

@@ -252,8 +252,8 @@ bool jerald_map_spectrum(struct jerald_plan *plan, float *map, struct power_spec
  *  @param parts  the input particles (positions; IDs and velocities to write particles); they
  *                are migrated to the plan's slabs (reordered and wrapped), not displaced
  *  @param hdr    box size, redshift and cosmology of the particles
- *  @return 0 on success (failures are agreed and fatal). Collective on comm. */
-int jerald_run(const struct params *p, struct particles *parts, const struct snapshot_header *hdr,
-               MPI_Comm comm);
+ *  @return true on success; false with err agreed on every rank. Collective on comm. */
+bool jerald_run(const struct params *p, struct particles *parts, const struct snapshot_header *hdr,
+                MPI_Comm comm, struct lm_err *err);
 
 #endif

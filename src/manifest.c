@@ -138,6 +138,8 @@ void manifest_begin(struct manifest *m, const char *name, uint64_t config_hash)
     s->files = NULL;
     s->n_files = 0;
     s->complete = false;
+    s->failed = false;
+    s->reason[0] = 0;
     s->config_hash = config_hash;
     s->seconds = 0;
 }
@@ -175,12 +177,28 @@ bool manifest_complete(struct manifest *m, const char *name, double seconds,
     return s->complete;
 }
 
+void manifest_fail(struct manifest *m, const char *name, double seconds, const char *reason)
+{
+    struct manifest_stage *s = manifest_stage(m, name);
+    ASSERT(s != NULL);
+    s->complete = false;
+    s->failed = true;
+    s->seconds = seconds;
+    snprintf(s->reason, sizeof s->reason, "%s", reason);
+    for (char *c = s->reason; *c; c++) /* one double-quoted YAML line */
+        if (*c == '"' || *c == '\\' || *c == '\n')
+            *c = '\'';
+}
+
 bool manifest_stage_valid(struct manifest *m, const char *name, uint64_t config_hash, char *why,
                           size_t n_why)
 {
     struct manifest_stage *s = manifest_stage(m, name);
     if (!s || !s->complete) {
-        snprintf(why, n_why, "%s", s ? "it did not complete" : "it has not run");
+        snprintf(why, n_why, "%s",
+                 !s          ? "it has not run"
+                 : s->failed ? "it failed"
+                             : "it did not complete");
         return false;
     }
     if (s->config_hash != config_hash) {
@@ -213,7 +231,12 @@ void manifest_free(struct manifest *m)
 static void write_stage(FILE *f, const struct manifest_stage *s)
 {
     fprintf(f, "  - name: %s\n    status: %s\n    config_hash: \"%016" PRIx64 "\"\n", s->name,
-            s->complete ? "complete" : "running", s->config_hash);
+            s->complete ? "complete"
+            : s->failed ? "failed"
+                        : "running",
+            s->config_hash);
+    if (s->failed)
+        fprintf(f, "    reason: \"%s\"\n", s->reason);
     fprintf(f, "    seconds: %.3f\n    files:", s->seconds);
     if (!s->n_files)
         fprintf(f, " []");
@@ -301,6 +324,9 @@ static bool read_stage(yaml_document_t *d, yaml_node_t *n, struct manifest_stage
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
     s->complete = strcmp(status, "complete") == 0;
+    s->failed = strcmp(status, "failed") == 0;
+    const char *reason = scalar_of(d, n, "reason");
+    snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
     s->config_hash = strtoull(hash, NULL, 16);
     s->seconds = atof(secs);
     return read_files(d, node_of(d, n, "files"), s);

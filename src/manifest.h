@@ -29,6 +29,8 @@ struct manifest_file {
 struct manifest_stage {
     char name[32];
     bool complete;
+    bool failed;      /**< the stage stopped with an error (reason says which) */
+    char reason[512]; /**< the error of a failed stage */
     uint64_t config_hash;
     double seconds;
     int n_files;
@@ -66,6 +68,8 @@ int manifest_scan(const struct manifest *m, struct manifest_file **files);
  *  before (checksummed now); manifest bookkeeping files are ignored. Local. */
 bool manifest_complete(struct manifest *m, const char *name, double seconds,
                        const struct manifest_file *before, int n_before, struct lm_err *err);
+/** Mark stage name failed after seconds with the error reason (no files). Local. */
+void manifest_fail(struct manifest *m, const char *name, double seconds, const char *reason);
 /** True when stage name is complete with config_hash and every file still has its size and
  *  checksum; else false with the reason in why. Local. */
 bool manifest_stage_valid(struct manifest *m, const char *name, uint64_t config_hash, char *why,

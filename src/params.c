@@ -32,8 +32,8 @@ const struct config_key params_schema[] = {
     {"ic.paired", CONFIG_BOOL, "false", NULL, "add pi to every phase (paired simulations)", AT(ic.paired)},
     {"ic.lpt_order", CONFIG_INT, "1", "[1, 2]", "1: Zel'dovich, 2: 2LPT (particles of the non-emulated baseline)", AT(ic.lpt_order)},
     {"ic.redshift", CONFIG_REAL, "0", "[0, 1000)", "redshift of the IC particle snapshot (the emulator's input field is always z = 0)", AT(ic.redshift)},
-    {"ic.write_field", CONFIG_BOOL, "true", NULL, "write the linear displacement field (the emulator's input)", AT(ic.write_field)},
-    {"ic.write_particles", CONFIG_BOOL, "false", NULL, "also write the LPT particles as a snapshot", AT(ic.write_particles)},
+    {"ic.write_field", CONFIG_BOOL, "true", NULL, "write the linear displacement field (the emulator's input; lemur run hands it on in memory)", AT(ic.write_field)},
+    {"ic.write_particles", CONFIG_BOOL, "false", NULL, "also write the LPT particles as a snapshot (lemur run hands them on in memory)", AT(ic.write_particles)},
     {"ic.input", CONFIG_STRING, "", NULL, "read this HDF5 displacement field instead of generating one", AT(ic.input)},
     /* emulator */
     {"emulator.model", CONFIG_STRING, "", NULL, "converted model file (tools/convert-weights); empty: stage skipped", AT(emulator.model)},
@@ -96,7 +96,7 @@ const struct config_key params_schema[] = {
     {"output.dir", CONFIG_STRING, "output", NULL, "directory of every output (created if missing)", AT(output.dir)},
     {"output.snapshot_files", CONFIG_INT, "1", "[1, 65536]", "files per IC snapshot", AT(output.snapshot_files)},
     /* run */
-    {"run.stages", CONFIG_STRING_LIST, "[ic, emulate, power, jerald]", "ic|emulate|power|jerald|bias", "stages of lemur run, in order", AT(run.stages)},
+    {"run.stages", CONFIG_STRING_LIST, "[ic, emulate, power, jerald]", NULL, "stages of lemur run: stages listed by lemur --help, each once, in that order", AT(run.stages)},
     {"run.resume", CONFIG_BOOL, "false", NULL, "skip stages completed with the same configuration", AT(run.resume)},
     {"run.verbosity", CONFIG_INT, "1", "[0, 2]", "0: warnings, 1: progress, 2: debug with rank tags", AT(run.verbosity)},
 };

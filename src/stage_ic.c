@@ -1,6 +1,5 @@
 /* stage_ic — `lemur ic`: linear fields, the IC field file and the LPT particle snapshot. */
 #include "stage_ic.h"
-#include "run_store.h"
 
 #include "alloc.h"
 #include "ic.h"
@@ -9,6 +8,7 @@
 #include "mpi/linear_power_load.h"
 #include "mpi/params_load.h"
 #include "mpi/snapshot.h"
+#include "run.h"
 #include "stages.h"
 #include "timer.h"
 
@@ -76,22 +76,37 @@ static void log_field_stats(const struct ic_fields *f, MPI_Comm comm)
 /* ---------------------------------------------------------------------------------------------- */
 /* the particle snapshot */
 
-static bool write_particles(const char *path, const struct ic_fields *f, const struct params *p,
-                            MPI_Comm comm, struct lm_err *err)
+/* The LPT particles: written with ic.write_particles, handed to the run when a later stage reads
+ * them from memory. */
+static bool make_particles(struct run *r, const struct ic_fields *f, struct lm_err *err)
 {
+    const struct params *p = r->p;
+    bool keep = run_wants(r, RUN_PARTICLES);
+    if (!p->ic.write_particles && !keep)
+        return true;
     struct cosmology c = stage_cosmology(p);
     double z = p->ic.redshift, L = p->box.size;
     timer_start("ic.particles");
     struct particles *ps = ic_particles_create(f, &c, L, z);
     timer_stop("ic.particles");
     struct snapshot_header h = stage_snapshot_header(p, z);
-    struct snapshot_write_opts o = {.n_files = (int)p->output.snapshot_files,
-                                    .config = p->effective};
-    timer_start("ic.write_snapshot");
-    bool ok = snapshot_write(path, &h, ps, &o, comm, err);
-    timer_stop("ic.write_snapshot");
-    if (ok && !*p->emulator.model) /* the run's particles: later stages take them from memory */
-        run_store_adopt(path, &ps, &h);
+    bool ok = true;
+    if (p->ic.write_particles) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", p->output.dir, IC_SNAPSHOT_FILE);
+        struct snapshot_write_opts o = {.n_files = (int)p->output.snapshot_files,
+                                        .config = p->effective};
+        timer_start("ic.write_snapshot");
+        ok = snapshot_write(path, &h, ps, &o, r->comm, err);
+        timer_stop("ic.write_snapshot");
+        if (ok)
+            msg_info("ic: wrote %s (%ld^3 particles, z = %g, %s)", path, p->box.n, p->ic.redshift,
+                     p->ic.lpt_order == 2 ? "2LPT" : "Zel'dovich");
+    }
+    if (ok && keep) {
+        run_put_particles(r, &ps, &h);
+        msg_info("ic: the LPT particles stay in memory for the later stages");
+    }
     particles_destroy(&ps);
     return ok;
 }
@@ -145,69 +160,83 @@ static void free_input(struct ic_fields *f)
         lm_free(f->psi[d]);
 }
 
-/* Write the outputs of the fields f; returns false (err agreed) on a failure. */
-static bool write_outputs(const struct params *p, const struct ic_fields *f, bool generated,
-                          MPI_Comm comm, struct lm_err *err)
+/* Write the outputs of the fields f and hand the particles to the run; returns false (err agreed)
+ * on a failure. */
+static bool write_outputs(struct run *r, const struct ic_fields *f, bool generated,
+                          struct lm_err *err)
 {
+    const struct params *p = r->p;
     char path[4200];
     if (p->ic.write_field || p->ic.write_particles)
-        params_make_dir(comm, p->output.dir);
+        params_make_dir(r->comm, p->output.dir);
     if (generated && p->ic.write_field) {
         snprintf(path, sizeof path, "%s/%s", p->output.dir, IC_FIELD_FILE);
         timer_start("ic.write_field");
-        bool ok = write_field_file(path, f, p, comm, err);
+        bool ok = write_field_file(path, f, p, r->comm, err);
         timer_stop("ic.write_field");
         if (!ok)
             return false;
         msg_info("ic: wrote %s", path);
     }
-    if (p->ic.write_particles) {
-        snprintf(path, sizeof path, "%s/%s", p->output.dir, IC_SNAPSHOT_FILE);
-        if (!write_particles(path, f, p, comm, err))
-            return false;
-        msg_info("ic: wrote %s (%ld^3 particles, z = %g, %s)", path, p->box.n, p->ic.redshift,
-                 p->ic.lpt_order == 2 ? "2LPT" : "Zel'dovich");
-    }
-    return true;
+    return make_particles(r, f, err);
 }
 
-static int run_input(const struct params *p, MPI_Comm comm)
+/* Hand the field to the run when a later stage reads it from memory (f is then emptied). */
+static void keep_field(struct run *r, struct ic_fields *f)
 {
-    struct lm_err err = {0};
+    if (!run_wants(r, RUN_FIELD))
+        return;
+    run_put_field(r, f);
+    msg_info("ic: the linear field stays in memory for the emulator");
+}
+
+static bool run_input(struct run *r, struct lm_err *err)
+{
+    const struct params *p = r->p;
     if (p->ic.lpt_order == 2)
-        lm_err_set(&err,
+        lm_err_set(err,
                    "ic.lpt_order = 2 needs the generated linear field, but ic.input = '%s' "
                    "is set (use ic.lpt_order = 1 with an input field)",
                    p->ic.input);
-    comm_agree(comm, &err);
+    if (!comm_agree_soft(r->comm, err))
+        return false;
     msg_info("ic: reading the displacement field from %s", p->ic.input);
     struct ic_fields f;
-    bool ok = read_input(p, &f, comm, &err) && write_outputs(p, &f, false, comm, &err);
+    bool ok = read_input(p, &f, r->comm, err) && write_outputs(r, &f, false, err);
+    if (ok)
+        keep_field(r, &f);
     free_input(&f);
-    comm_agree(comm, &err);
-    return ok ? 0 : 1;
+    return comm_agree_soft(r->comm, err);
 }
 
-int ic_command(const struct params *p, MPI_Comm comm)
+bool stage_ic(struct run *r, struct lm_err *err)
 {
+    const struct params *p = r->p;
     if (p->ic.input && p->ic.input[0])
-        return run_input(p, comm);
-    struct lm_err err = {0};
+        return run_input(r, err);
     timer_start("ic.setup");
-    struct linear_power *power = linear_power_load(p, comm);
-    struct ic_setup s = setup_of(p, power, &err);
-    struct ic_plan *plan = lm_err_ok(&err) ? ic_plan_create(&s, comm, &err) : NULL;
-    comm_agree(comm, &err);
+    struct linear_power *power = linear_power_load(p, r->comm);
+    struct ic_setup s = setup_of(p, power, err);
+    struct ic_plan *plan = lm_err_ok(err) ? ic_plan_create(&s, r->comm, err) : NULL;
     timer_stop("ic.setup");
+    if (!comm_agree_soft(r->comm, err)) {
+        ic_plan_destroy(&plan);
+        linear_power_destroy(&power);
+        return false;
+    }
     msg_info("ic: %ld^3 modes in a %g Mpc/h box, seed %ld, %s amplitudes%s, LPT order %ld",
              p->box.n, p->box.size, p->ic.seed, p->ic.amplitude, p->ic.paired ? ", paired" : "",
              p->ic.lpt_order);
     ic_plan_execute(plan);
     const struct ic_fields *f = ic_plan_fields(plan);
-    log_field_stats(f, comm);
-    bool ok = write_outputs(p, f, true, comm, &err);
+    log_field_stats(f, r->comm);
+    bool ok = write_outputs(r, f, true, err);
+    if (ok && run_wants(r, RUN_FIELD)) {
+        struct ic_fields taken;
+        ic_plan_take_fields(plan, &taken);
+        keep_field(r, &taken);
+    }
     ic_plan_destroy(&plan);
     linear_power_destroy(&power);
-    comm_agree(comm, &err);
-    return ok ? 0 : 1;
+    return comm_agree_soft(r->comm, err);
 }

@@ -32,9 +32,11 @@
 #define IC_FIELD_FILE    "ic_field.hdf5"
 #define IC_SNAPSHOT_FILE "ic_snapshot.hdf5"
 
-/** `lemur ic`. Returns 0 on success; expected failures (bad keys, table range, unreadable
- *  input, unwritable output) stop every rank with one message and leave no partial file.
- *  Collective on comm. */
-int ic_command(const struct params *p, MPI_Comm comm);
+struct run;
+/** The ic stage (`lemur ic`) on the run r: makes the fields, writes the files ic.write_* ask for
+ *  and hands the field and the LPT particles to the run when a later stage reads them (run.h).
+ *  @return true on success; false with err agreed on every rank (bad keys, table range,
+ *  unreadable input, unwritable output; no partial file is left). Collective on r->comm. */
+bool stage_ic(struct run *r, struct lm_err *err);
 
 #endif

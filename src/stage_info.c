@@ -71,12 +71,12 @@ static void gpu_summary(void)
                  gpu_compiled() ? "compiled in" : "not compiled in");
 }
 
-int stage_info(const struct params *p, MPI_Comm comm)
+bool stage_info(const struct params *p, MPI_Comm comm, struct lm_err *err)
 {
     msg_info("# lemur %s: effective configuration (defaults included)\n%s", LEMUR_VERSION,
              p->effective);
     stage_cosmology_summary(p, comm);
     gpu_summary();
     msg_info("the configuration is valid");
-    return 0;
+    return lm_err_ok(err);
 }

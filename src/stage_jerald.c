@@ -15,7 +15,7 @@
 #include "mpi/snapshot.h"
 #include "params.h"
 #include "power.h"
-#include "run_store.h"
+#include "run.h"
 #include "stages.h"
 #include "timer.h"
 
@@ -44,26 +44,27 @@ static struct power_options power_options_of(const struct params *p)
 }
 
 /** Validate the maps and the particles; agreed over the ranks. */
-static void setup_check(struct jerald_run_state *r, struct particles *parts)
+static bool setup_check(struct jerald_run_state *r, struct particles *parts, struct lm_err *err)
 {
-    struct lm_err err = {{0}};
     const struct params *p = r->p;
     r->set = lm_calloc("jerald.set", 1, sizeof *r->set);
-    jerald_set_read(p->cfg, p->box.n, r->set, &err);
+    jerald_set_read(p->cfg, p->box.n, r->set, err);
     unsigned need = PARTICLES_POS | (r->set->write_particles ? PARTICLES_VEL | PARTICLES_ID : 0);
-    if (lm_err_ok(&err) && (parts->fields & need) != need)
-        lm_err_set(&err,
+    if (lm_err_ok(err) && (parts->fields & need) != need)
+        lm_err_set(err,
                    "jerald: the particles lack %s (jerald.write_particles = %s needs "
                    "positions, velocities and IDs)",
                    parts->fields & PARTICLES_POS ? "velocities or IDs" : "positions",
                    r->set->write_particles ? "true" : "false");
-    if (lm_err_ok(&err) && !(r->hdr->box_size > 0))
-        lm_err_set(&err, "jerald: the particles' box size is %g; expected a positive length",
+    if (lm_err_ok(err) && !(r->hdr->box_size > 0))
+        lm_err_set(err, "jerald: the particles' box size is %g; expected a positive length",
                    r->hdr->box_size);
-    comm_agree(r->comm, &err);
+    if (!comm_agree_soft(r->comm, err))
+        return false;
     if (fabs(r->hdr->box_size - p->box.size) > 1e-6 * p->box.size)
         msg_warn("jerald: the particles' box is %g Mpc/h, box.size is %g: using %g",
                  r->hdr->box_size, p->box.size, r->hdr->box_size);
+    return true;
 }
 
 /** Warn and return true when jerald.maps defines nothing (the stage is then skipped). */
@@ -88,11 +89,11 @@ static int largest_prime_factor(int n)
     return n > 1 ? n : f;
 }
 
-/** Check the inputs, make the plan, migrate the input; false when there is no map to make. */
-static bool setup(struct jerald_run_state *r, struct particles *parts)
+/** Check the inputs, make the plan, migrate the input; false when there is no map to make or the
+ *  inputs are unusable (then err is set, agreed). */
+static bool setup(struct jerald_run_state *r, struct particles *parts, struct lm_err *err)
 {
-    setup_check(r, parts);
-    if (no_maps(r->set))
+    if (!setup_check(r, parts, err) || no_maps(r->set))
         return false;
     timer_start("jerald.setup");
     int prime = largest_prime_factor(r->set->n_mesh);
@@ -253,55 +254,86 @@ static void evaluate_map(struct jerald_run_state *r, int idx)
              m->n_layers == 1 ? "" : "s");
 }
 
-int jerald_run(const struct params *p, struct particles *parts, const struct snapshot_header *hdr,
-               MPI_Comm comm)
+bool jerald_run(const struct params *p, struct particles *parts, const struct snapshot_header *hdr,
+                MPI_Comm comm, struct lm_err *err)
 {
     struct jerald_run_state r = {.p = p, .comm = comm, .hdr = hdr};
-    if (!setup(&r, parts)) {
+    if (!setup(&r, parts, err)) {
         teardown(&r);
-        return 0;
+        return lm_err_ok(err);
     }
     params_make_dir(comm, p->output.dir);
     char path[PARAMS_PATH_MAX];
     output_path(path, sizeof path, p, "maps", ".hdf5");
-    struct lm_err err = {{0}};
-    r.file = jerald_io_create(path, &r.info, comm, &err);
-    comm_agree(comm, &err);
-    for (int i = 0; i < r.set->n_maps; i++) {
-        comm_interrupted(comm, "between jerald maps", &err);
-        agree_or_discard(&r, &err);
-        evaluate_map(&r, r.set->order[i]);
+    r.file = jerald_io_create(path, &r.info, comm, err);
+    bool ok = comm_agree_soft(comm, err);
+    for (int i = 0; ok && i < r.set->n_maps; i++) {
+        ok = !comm_interrupted(comm, "between jerald maps", err);
+        if (ok)
+            evaluate_map(&r, r.set->order[i]);
     }
-    if (!jerald_io_close(&r.file, true, &err))
-        comm_agree(comm, &err);
-    msg_info("jerald: wrote %s", path);
+    if (ok) {
+        jerald_io_close(&r.file, true, err);
+        ok = comm_agree_soft(comm, err);
+    } else {
+        jerald_io_discard(&r.file, comm);
+    }
+    if (ok)
+        msg_info("jerald: wrote %s", path);
     teardown(&r);
-    return 0;
+    return ok;
 }
 
-int stage_jerald(const struct params *p, MPI_Comm comm)
+/* The run's particles (borrowed) when jerald.input is empty and the run holds them, else those of
+ * the file; *owned says which. NULL with err agreed on a failure. Collective. */
+static struct particles *input_particles(struct run *run, unsigned fields,
+                                         struct snapshot_header *hdr, bool *owned,
+                                         struct lm_err *err)
 {
-    struct lm_err err = {{0}};
-    struct jerald_set *set = lm_calloc("jerald.set", 1, sizeof *set);
-    jerald_set_read(p->cfg, p->box.n, set, &err);
-    bool write = set->write_particles, skip = lm_err_ok(&err) && no_maps(set);
-    lm_free(set);
-    comm_agree(comm, &err);
-    if (skip)
-        return 0;
+    const struct params *p = run->p;
+    struct particles *parts = *p->jerald.input ? NULL : run_particles(run, hdr);
+    *owned = parts == NULL;
+    if (!*owned) {
+        if ((parts->fields & fields) != fields)
+            lm_err_set(err, "jerald: the run's particles lack velocities or IDs (needed by "
+                            "jerald.write_particles)");
+        if (!comm_agree_soft(run->comm, err))
+            return NULL;
+        msg_info("jerald: the run's particles taken from memory (%.0f)", (double)hdr->n_total[1]);
+        return parts;
+    }
     char input[PARAMS_PATH_MAX];
     snprintf(input, sizeof input, "%s", p->jerald.input);
     if (!*input)
-        run_particles_path(p, input, sizeof input);
-    struct snapshot_read_opts o = {.fields =
-                                       PARTICLES_POS | (write ? PARTICLES_VEL | PARTICLES_ID : 0)};
-    struct snapshot_header hdr;
-    struct particles *parts = NULL;
+        stage_particles_path(p, input, sizeof input);
+    struct snapshot_read_opts o = {.fields = fields};
     timer_start("jerald.read");
-    stage_read_particles(input, &o, comm, &hdr, &parts, &err);
+    snapshot_read(input, &o, run->comm, hdr, &parts, err);
     timer_stop("jerald.read");
-    comm_agree(comm, &err);
-    int rc = jerald_run(p, parts, &hdr, comm);
-    particles_destroy(&parts);
-    return rc;
+    if (!comm_agree_soft(run->comm, err))
+        particles_destroy(&parts);
+    return parts;
+}
+
+bool stage_jerald(struct run *run, struct lm_err *err)
+{
+    const struct params *p = run->p;
+    struct jerald_set *set = lm_calloc("jerald.set", 1, sizeof *set);
+    jerald_set_read(p->cfg, p->box.n, set, err);
+    bool write = set->write_particles, skip = lm_err_ok(err) && no_maps(set);
+    lm_free(set);
+    if (!comm_agree_soft(run->comm, err))
+        return false;
+    if (skip)
+        return true;
+    unsigned fields = PARTICLES_POS | (write ? PARTICLES_VEL | PARTICLES_ID : 0);
+    struct snapshot_header hdr;
+    bool owned;
+    struct particles *parts = input_particles(run, fields, &hdr, &owned, err);
+    if (!parts)
+        return false;
+    bool ok = jerald_run(p, parts, &hdr, run->comm, err);
+    if (owned)
+        particles_destroy(&parts);
+    return ok;
 }

@@ -2,7 +2,8 @@
  * stage_power — the commands `lemur power` and `lemur compare` (nbodykit / FastPM conventions:
  * Hand et al. 2018; Feng et al. 2016).
  *
- * power    reads power.input (Gadget-style HDF5; empty: <output.dir>/snapshot), paints it on a
+ * power    reads power.input (Gadget-style HDF5; empty: the run's particles, borrowed from memory
+ *          within `lemur run`, else their snapshot), paints it on a
  *          power.n_mesh^3 mesh (0: box.n) and writes under output.dir
  *            power.hdf5           k, N_modes, P (real space), P_ell [3][n_bins] (redshift space,
  *                                 l = 0, 2, 4 along power.los; with power.multipoles),
@@ -34,8 +35,10 @@
 #include "mpi/migrate.h"
 #include "mpi/power_io.h"
 #include "mpi/snapshot.h"
+#include "emulate_stage.h"
 #include "power.h"
-#include "run_store.h"
+#include "run.h"
+#include "stage_ic.h"
 #include "timer.h"
 
 /** Settings of one measurement, resolved from the parameters and the snapshot. */
@@ -59,7 +62,16 @@ static int largest_prime_factor(int n)
     return n > 1 ? n : f;
 }
 
-static void job_init(struct power_job *job, const struct params *p, MPI_Comm comm)
+void stage_particles_path(const struct params *p, char *out, size_t cap)
+{
+    if (*p->emulator.model)
+        emulate_output_path(p, 0, EMULATE_SNAPSHOT_NAME, out, cap);
+    else
+        snprintf(out, cap, "%s/%s", p->output.dir, IC_SNAPSHOT_FILE);
+}
+
+static bool job_init(struct power_job *job, const struct params *p, MPI_Comm comm,
+                     struct lm_err *err)
 {
     const struct power_params *pw = &p->power;
     memset(job, 0, sizeof *job);
@@ -71,11 +83,11 @@ static void job_init(struct power_job *job, const struct params *p, MPI_Comm com
                                     .interlace = pw->interlace,
                                     .los = pw->los[0] - 'x'};
     long n = pw->n_mesh > 0 ? pw->n_mesh : p->box.n;
-    struct lm_err err = {{0}};
     if (n < 2 || n > 65536)
-        lm_err_set(&err, "power.n_mesh: %ld%s; expected an integer in [2, 65536]", n,
+        lm_err_set(err, "power.n_mesh: %ld%s; expected an integer in [2, 65536]", n,
                    pw->n_mesh > 0 ? "" : " (from box.n, since power.n_mesh is 0)");
-    comm_agree(comm, &err);
+    if (!comm_agree_soft(comm, err))
+        return false;
     for (int d = 0; d < 3; d++)
         job->n_mesh[d] = (int)n;
     if (largest_prime_factor((int)n) > 7)
@@ -85,36 +97,63 @@ static void job_init(struct power_job *job, const struct params *p, MPI_Comm com
     if (*pw->input)
         snprintf(job->input, sizeof job->input, "%s", pw->input);
     else
-        run_particles_path(p, job->input, sizeof job->input);
+        stage_particles_path(p, job->input, sizeof job->input);
+    return true;
 }
 
-/** Read a snapshot (fields), set the job's box from it. Collective; failures stop every rank. */
+/** Read a snapshot (fields), set the job's box from it. @return the particles, or NULL with err
+ *  agreed. Collective. */
 static struct particles *read_snapshot(struct power_job *job, const char *path, unsigned fields,
-                                       struct snapshot_header *hdr, MPI_Comm comm)
+                                       struct snapshot_header *hdr, MPI_Comm comm,
+                                       struct lm_err *err)
 {
     timer_start("power.read");
     struct snapshot_read_opts opts = {.part_type = 1, .fields = fields};
     struct particles *parts = NULL;
-    struct lm_err err = {{0}};
-    if (!stage_read_particles(path, &opts, comm, hdr, &parts, &err) && (fields & PARTICLES_VEL) &&
-        strstr(err.msg, "Velocities")) {
-        size_t len = strlen(err.msg);
-        snprintf(err.msg + len, sizeof err.msg - len,
+    if (!snapshot_read(path, &opts, comm, hdr, &parts, err) && (fields & PARTICLES_VEL) &&
+        strstr(err->msg, "Velocities")) {
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len,
                  " (velocities are needed by power.momentum and power.multipoles; set both to "
                  "false to measure P(k) from positions alone)");
     }
     double L = job->p->box.size;
-    if (lm_err_ok(&err) && fabs(hdr->box_size - L) > 1e-6 * L)
-        lm_err_set(&err,
+    if (lm_err_ok(err) && fabs(hdr->box_size - L) > 1e-6 * L)
+        lm_err_set(err,
                    "%s: the snapshot's BoxSize is %g Mpc/h but box.size is %g: set box.size to "
                    "the box of the snapshot",
                    path, hdr->box_size, L);
-    comm_agree(comm, &err);
     timer_stop("power.read");
+    if (!comm_agree_soft(comm, err)) {
+        particles_destroy(&parts);
+        return NULL;
+    }
     for (int d = 0; d < 3; d++)
         job->box[d] = hdr->box_size;
     msg_info("power: read %s: %.0f particles, box %g Mpc/h, z = %g", path, (double)hdr->n_total[1],
              hdr->box_size, hdr->redshift);
+    return parts;
+}
+
+/** The run's particles when it holds them (borrowed: *owned false), else those of job->input.
+ *  Collective. */
+static struct particles *input_particles(struct power_job *job, struct run *r, unsigned fields,
+                                         struct snapshot_header *hdr, bool *owned,
+                                         struct lm_err *err)
+{
+    struct particles *parts = *job->p->power.input ? NULL : run_particles(r, hdr);
+    *owned = parts == NULL;
+    if (*owned)
+        return read_snapshot(job, job->input, fields, hdr, r->comm, err);
+    if ((parts->fields & fields) != fields) {
+        lm_err_set(err, "power: the run's particles lack velocities (needed by power.momentum "
+                        "and power.multipoles)");
+        return comm_agree_soft(r->comm, err) ? parts : NULL;
+    }
+    for (int d = 0; d < 3; d++)
+        job->box[d] = hdr->box_size;
+    msg_info("power: the run's particles taken from memory: %.0f particles, box %g Mpc/h, z = %g",
+             (double)hdr->n_total[1], hdr->box_size, hdr->redshift);
     return parts;
 }
 
@@ -177,27 +216,28 @@ static void out_path(const struct params *p, const char *name, char *out, size_t
 }
 
 /** Rank 0 writes the HDF5 file and each text file; every rank agrees on the outcome. */
-static void write_outputs(const struct params *p, const struct power_table *t, const char *h5,
+static bool write_outputs(const struct params *p, const struct power_table *t, const char *h5,
                           int n_text, const char *const *names, const int *const *sels,
-                          const int *n_sels, const double *shots, MPI_Comm comm)
+                          const int *n_sels, const double *shots, MPI_Comm comm, struct lm_err *err)
 {
     timer_start("power.write");
-    struct lm_err err = {{0}};
     char path[1100];
     if (comm_rank(comm) == 0) {
         out_path(p, h5, path, sizeof path);
-        power_io_write_hdf5(path, t, &err);
-        for (int f = 0; f < n_text && lm_err_ok(&err); f++) {
+        power_io_write_hdf5(path, t, err);
+        for (int f = 0; f < n_text && lm_err_ok(err); f++) {
             struct power_table tt = *t;
             tt.meta.shot_noise = shots[f];
             out_path(p, names[f], path, sizeof path);
-            power_io_write_text(path, &tt, n_sels[f], sels[f], &err);
+            power_io_write_text(path, &tt, n_sels[f], sels[f], err);
         }
     }
-    comm_agree(comm, &err);
+    bool ok = comm_agree_soft(comm, err);
     timer_stop("power.write");
-    msg_info("power: wrote %s/%s and %d text file%s", p->output.dir, h5, n_text,
-             n_text == 1 ? "" : "s");
+    if (ok)
+        msg_info("power: wrote %s/%s and %d text file%s", p->output.dir, h5, n_text,
+                 n_text == 1 ? "" : "s");
+    return ok;
 }
 
 /** The spectra of `lemur power`, filled in phase by phase. */
@@ -227,24 +267,44 @@ static void measure_real(struct power_plan *pp, struct particles *parts, float *
         subtract(r->mom, r->shot_mom);
 }
 
-static void measure_ell(struct power_plan *pp, struct particles *parts, float *const m[3],
-                        struct power_results *r, const struct power_job *job, double factor,
-                        MPI_Comm comm)
+/** Redshift-space positions x + factor v along los, a positions-only copy of parts. Local. */
+static struct particles *rsd_copy(const struct particles *parts, int los, double factor)
+{
+    struct particles *z = particles_create(PARTICLES_POS, parts->n);
+    particles_resize(z, parts->n);
+    for (int d = 0; d < 3; d++)
+        memcpy(z->x[d], parts->x[d], (size_t)parts->n * sizeof(float));
+    float *x = z->x[los];
+    const float *v = parts->v[los];
+    for (int64_t i = 0; i < parts->n; i++)
+        x[i] = (float)(x[i] + factor * v[i]);
+    return z;
+}
+
+/** The multipoles: parts are displaced in place when owned, else through a positions-only copy
+ *  (borrowed particles stay as they are for the later stages). */
+static void measure_ell(struct power_plan *pp, struct particles *parts, bool owned,
+                        float *const m[3], struct power_results *r, const struct power_job *job,
+                        double factor, MPI_Comm comm)
 {
     msg_info("power: redshift space along %c, displacement (1+z)/H(z) = %.6g Mpc/h per km/s",
              'x' + job->o.los, factor);
-    power_rsd_displace(parts, job->o.los, factor);
-    place_particles(pp, parts, job->box, NULL, comm);
-    power_density(pp, parts, m[0], NULL);
+    struct particles *z = owned ? parts : rsd_copy(parts, job->o.los, factor);
+    if (owned)
+        power_rsd_displace(parts, job->o.los, factor);
+    place_particles(pp, z, job->box, NULL, comm);
+    power_density(pp, z, m[0], NULL);
+    if (!owned)
+        particles_destroy(&z);
     r->ell = power_spectrum_create(power_plan_n_bins(pp), POWER_N_ELL);
     power_measure(pp, 1, &m[0], &m[0], r->ell);
     if (job->p->power.subtract_shotnoise)
         subtract(r->ell, r->shot);
 }
 
-static void write_power(const struct power_job *job, const struct power_plan *pp,
+static bool write_power(const struct power_job *job, const struct power_plan *pp,
                         const struct power_results *r, const struct snapshot_header *hdr,
-                        MPI_Comm comm)
+                        MPI_Comm comm, struct lm_err *err)
 {
     struct power_table t = {
         .n_bins = r->real->n_bins, .k = r->real->k, .n_modes = r->real->n_modes};
@@ -277,54 +337,64 @@ static void write_power(const struct power_job *job, const struct power_plan *pp
         shots[n] = r->shot_mom;
         sels[n++] = s2;
     }
-    write_outputs(job->p, &t, "power.hdf5", n, names, sels, one, shots, comm);
+    return write_outputs(job->p, &t, "power.hdf5", n, names, sels, one, shots, comm, err);
 }
 
-int stage_power(const struct params *p, MPI_Comm comm)
+bool stage_power(struct run *run, struct lm_err *err)
 {
+    const struct params *p = run->p;
+    MPI_Comm comm = run->comm;
     struct power_job job;
-    job_init(&job, p, comm);
-    bool need_vel = p->power.momentum || p->power.multipoles;
+    if (!job_init(&job, p, comm, err))
+        return false;
+    bool need_vel = p->power.momentum || p->power.multipoles, owned;
     struct snapshot_header hdr;
-    struct particles *parts =
-        read_snapshot(&job, job.input, PARTICLES_POS | (need_vel ? PARTICLES_VEL : 0u), &hdr, comm);
+    unsigned fields = PARTICLES_POS | (need_vel ? PARTICLES_VEL : 0u);
+    struct particles *parts = input_particles(&job, run, fields, &hdr, &owned, err);
+    if (!parts)
+        return false;
     struct power_plan *pp = power_plan_create(job.n_mesh, job.box, &job.o, comm);
     msg_info("power: mesh %d^3, %d bins of %.6g h/Mpc from %.6g, compensation %s, interlacing %s",
              job.n_mesh[0], power_plan_n_bins(pp), power_plan_dk(pp), power_plan_kmin(pp),
              job.o.compensate ? "on" : "off", job.o.interlace ? "on" : "off");
-    place_particles(pp, parts, job.box, job.input, comm);
+    place_particles(pp, parts, job.box, owned ? job.input : "the run's particles", comm);
     float *m[3];
     for (int c = 0; c < 3; c++)
         m[c] = c == 0 || p->power.momentum ? power_mesh_alloc(pp, "power.mesh") : NULL;
     struct power_results r = {0};
     measure_real(pp, parts, m, &r, p->power.momentum, p->power.subtract_shotnoise);
     if (p->power.multipoles)
-        measure_ell(pp, parts, m, &r, &job, rsd_factor(p, &hdr), comm);
-    write_power(&job, pp, &r, &hdr, comm);
+        measure_ell(pp, parts, owned, m, &r, &job, rsd_factor(p, &hdr), comm);
+    bool ok = write_power(&job, pp, &r, &hdr, comm, err);
     power_spectrum_destroy(&r.real);
     power_spectrum_destroy(&r.ell);
     power_spectrum_destroy(&r.mom);
     for (int c = 0; c < 3; c++)
         lm_free(m[c]);
-    particles_destroy(&parts);
+    if (owned)
+        particles_destroy(&parts);
     power_plan_destroy(&pp);
-    return 0;
+    return ok;
 }
 
 /* ---- compare ---------------------------------------------------------------------------- */
 
 /** δ_k of one snapshot into mesh out (plan and mesh created on first use); hdr receives its
  *  header. The second snapshot must have the box of the first. Collective. */
-static void density_of(struct power_job *job, struct power_plan **pp, const char *path, float **out,
-                       struct snapshot_header *hdr, MPI_Comm comm)
+static bool density_of(struct power_job *job, struct power_plan **pp, const char *path, float **out,
+                       struct snapshot_header *hdr, MPI_Comm comm, struct lm_err *err)
 {
     double box0 = job->box[0];
-    struct particles *parts = read_snapshot(job, path, PARTICLES_POS, hdr, comm);
-    struct lm_err err = {{0}};
+    struct particles *parts = read_snapshot(job, path, PARTICLES_POS, hdr, comm, err);
+    if (!parts)
+        return false;
     if (box0 > 0 && fabs(job->box[0] - box0) > 1e-9 * box0)
-        lm_err_set(&err, "power.reference: %s has box %g Mpc/h, power.input has %g", path,
+        lm_err_set(err, "power.reference: %s has box %g Mpc/h, power.input has %g", path,
                    job->box[0], box0);
-    comm_agree(comm, &err);
+    if (!comm_agree_soft(comm, err)) {
+        particles_destroy(&parts);
+        return false;
+    }
     if (!*pp)
         *pp = power_plan_create(job->n_mesh, job->box, &job->o, comm);
     if (!*out)
@@ -332,6 +402,7 @@ static void density_of(struct power_job *job, struct power_plan **pp, const char
     place_particles(*pp, parts, job->box, path, comm);
     power_density(*pp, parts, *out, NULL);
     particles_destroy(&parts);
+    return true;
 }
 
 /** The spectra of `lemur compare` and the derived columns. */
@@ -362,9 +433,9 @@ static void compare_measure(struct power_plan *pp, float *a, float *b, const dou
     }
 }
 
-static void write_compare(const struct power_job *job, const struct power_plan *pp,
+static bool write_compare(const struct power_job *job, const struct power_plan *pp,
                           const struct compare_results *c, const struct snapshot_header *hdr,
-                          const double n_part[2], MPI_Comm comm)
+                          const double n_part[2], MPI_Comm comm, struct lm_err *err)
 {
     int nb = c->s[0]->n_bins;
     struct power_table t = {.n_bins = nb, .k = c->s[0]->k, .n_modes = c->s[0]->n_modes};
@@ -381,31 +452,34 @@ static void write_compare(const struct power_job *job, const struct power_plan *
     const int *sels[1] = {sel};
     const char *files[1] = {"compare.txt"};
     const double shots[1] = {0};
-    write_outputs(job->p, &t, "compare.hdf5", 1, files, sels, n_sel, shots, comm);
+    return write_outputs(job->p, &t, "compare.hdf5", 1, files, sels, n_sel, shots, comm, err);
 }
 
-int stage_compare(const struct params *p, MPI_Comm comm)
+bool stage_compare(const struct params *p, MPI_Comm comm, struct lm_err *err)
 {
     struct power_job job;
-    job_init(&job, p, comm);
-    struct lm_err err = {{0}};
+    if (!job_init(&job, p, comm, err))
+        return false;
     if (!*p->power.reference)
-        lm_err_set(&err, "power.reference: empty; lemur compare needs a reference snapshot (B)");
-    comm_agree(comm, &err);
+        lm_err_set(err, "power.reference: empty; lemur compare needs a reference snapshot (B)");
+    if (!comm_agree_soft(comm, err))
+        return false;
     struct power_plan *pp = NULL;
     float *a = NULL, *b = NULL;
     struct snapshot_header hdr_a, hdr_b;
-    density_of(&job, &pp, job.input, &a, &hdr_a, comm);
-    density_of(&job, &pp, p->power.reference, &b, &hdr_b, comm);
-    const double n_part[2] = {(double)hdr_a.n_total[1], (double)hdr_b.n_total[1]};
+    bool ok = density_of(&job, &pp, job.input, &a, &hdr_a, comm, err) &&
+              density_of(&job, &pp, p->power.reference, &b, &hdr_b, comm, err);
     struct compare_results c = {.derived = NULL};
-    compare_measure(pp, a, b, n_part, p->power.subtract_shotnoise, &c);
-    write_compare(&job, pp, &c, &hdr_a, n_part, comm);
+    if (ok) {
+        const double n_part[2] = {(double)hdr_a.n_total[1], (double)hdr_b.n_total[1]};
+        compare_measure(pp, a, b, n_part, p->power.subtract_shotnoise, &c);
+        ok = write_compare(&job, pp, &c, &hdr_a, n_part, comm, err);
+    }
     lm_free(c.derived);
     for (int i = 0; i < 3; i++)
         power_spectrum_destroy(&c.s[i]);
     lm_free(a);
     lm_free(b);
     power_plan_destroy(&pp);
-    return 0;
+    return ok;
 }

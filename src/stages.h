@@ -1,7 +1,8 @@
 /*
- * stages — the commands of `lemur <command> params.yml`. Each stage reads struct params, does its
- * work collectively on comm, writes its outputs under output.dir and returns 0 on success.
- * The command table (cli.c) maps names to these functions.
+ * stages — the commands of `lemur <command> params.yml`. The stages (ic, emulate, power, jerald)
+ * work on a struct run (src/run.h, whose table lists them); info and compare on the parameters.
+ * Each returns true on success, or false with err agreed on every rank, and writes its outputs
+ * under output.dir.
  */
 #ifndef LEMUR_STAGES_H
 #define LEMUR_STAGES_H
@@ -9,11 +10,14 @@
 #include <mpi.h>
 
 #include "cosmology.h"
+#include "error.h"
 #include "params.h"
+
+struct run;
 
 /** Validate the parameters and print the effective configuration and the cosmology summary
  *  (D, f, H at every output redshift, σ8 of the normalised spectrum). Collective on comm. */
-int stage_info(const struct params *p, MPI_Comm comm);
+bool stage_info(const struct params *p, MPI_Comm comm, struct lm_err *err);
 
 struct cosmology;
 /** The flat LCDM parameters of the run. Local. */
@@ -27,23 +31,29 @@ struct snapshot_header stage_snapshot_header(const struct params *p, double z);
 /** Print the cosmology summary only (used by info and at the start of run). Collective. */
 void stage_cosmology_summary(const struct params *p, MPI_Comm comm);
 
-/** `lemur emulate`: run the field-level emulator on the linear displacement field and write the
- *  particles (and optionally the fields) of every emulator.redshifts (src/emulate_stage.h). With
- *  an empty emulator.model the stage is skipped with a notice. Collective on comm. */
-int stage_emulate(const struct params *p, MPI_Comm comm);
+/** `lemur emulate`: run the field-level emulator on the linear displacement field (the run's, or
+ *  its file) and write the particles (and optionally the fields) of every emulator.redshifts
+ *  (src/emulate_stage.h); the particles of the first redshift go to the run when a later stage
+ *  reads them. With an empty emulator.model the stage is skipped with a notice. Collective. */
+bool stage_emulate(struct run *r, struct lm_err *err);
 
-/** `lemur jerald`: read jerald.input (empty: <output.dir>/snapshot, the run's particles), apply
- *  the displacement layers of every map of jerald.maps, write the maps, their spectra and
+/** `lemur jerald`: read jerald.input (empty: the run's particles, borrowed, or their snapshot),
+ *  apply the displacement layers of every map of jerald.maps, write the maps, their spectra and
  *  (optionally) the displaced particles under output.dir (jerald_run in jerald.h is the in-memory
- *  entry point). Collective on comm. */
-int stage_jerald(const struct params *p, MPI_Comm comm);
+ *  entry point). Collective. */
+bool stage_jerald(struct run *r, struct lm_err *err);
 
-/** `lemur power`: read power.input, paint it with CIC and write P(k), the redshift-space
- *  multipoles and the momentum spectrum under output.dir (stage_power.c). Collective on comm. */
-int stage_power(const struct params *p, MPI_Comm comm);
+/** `lemur power`: read power.input (empty: the run's particles, borrowed, or their snapshot),
+ *  paint it with CIC and write P(k), the redshift-space multipoles and the momentum spectrum
+ *  under output.dir (stage_power.c). Collective. */
+bool stage_power(struct run *r, struct lm_err *err);
+
+/** The snapshot of the run's particles: the emulated particles (first redshift) when
+ *  emulator.model is set, else the IC particles. Local. */
+void stage_particles_path(const struct params *p, char *out, size_t cap);
 
 /** `lemur compare`: P_AA, P_BB, P_AB, r(k), 1 - r^2 and T(k) of power.input (A) against
  *  power.reference (B), written under output.dir. Collective on comm. */
-int stage_compare(const struct params *p, MPI_Comm comm);
+bool stage_compare(const struct params *p, MPI_Comm comm, struct lm_err *err);
 
 #endif

@@ -22,7 +22,7 @@ expect_fail "trailing junk rejected" "'250abc' is not a number" "$LEMUR" info ju
 expect_fail "wrong type" "box.n: 'twelve' is not an integer" "$LEMUR" info type.yml
 expect_fail "YAML syntax error with line" "syntax.yml:2: YAML syntax error" "$LEMUR" info syntax.yml
 expect_fail "choice" "expected one of cpu|gpu|auto" "$LEMUR" info choice.yml
-expect_fail "unknown stage" "run.stages = 'emulat' is not allowed" "$LEMUR" info stage.yml
+expect_fail "unknown stage, with the nearest" "run.stages[1] = 'emulat' is not a stage: did you mean 'emulate'?" "$LEMUR" info stage.yml
 expect_fail "missing file" "cannot open parameter file 'nope.yml'" "$LEMUR" info nope.yml
 expect_fail "override unknown key" "did you mean 'box.size'" "$LEMUR" info good.yml box.siz=3
 expect_fail "override bad value" "'x' is not a number" "$LEMUR" info good.yml box.size=x

@@ -132,10 +132,18 @@ expect_fail "resume under another seed is refused, naming ic.seed" "ic.seed: 99 
     "$LEMUR" run run.yml run.resume=true ic.seed=7
 expect_fail "the refusal says how to go on" "run.resume=false" \
     "$LEMUR" run run.yml run.resume=true ic.seed=7
-expect_fail "an unknown stage is refused" "run.stages = 'foo' is not allowed" \
+expect_fail "an unknown stage is refused" "run.stages[1] = 'foo' is not a stage" \
     "$LEMUR" run run.yml "run.stages=[ic,foo]"
-expect_fail "a stage this build lacks is refused" "the stage 'bias' is not available" \
+expect_fail "a stage lemur does not have is refused" "run.stages[1] = 'bias' is not a stage" \
     "$LEMUR" run run.yml "run.stages=[ic,bias]" output.dir=bias
+expect_fail "a misspelt stage suggests the nearest" "did you mean 'power'?" \
+    "$LEMUR" run run.yml "run.stages=[ic,pwer]" output.dir=bias
+expect_fail "a stage listed twice is refused" "run.stages lists 'ic' twice" \
+    "$LEMUR" run run.yml "run.stages=[ic,ic]" output.dir=bias
+expect_fail "stages out of order are refused" "'ic' comes after 'power'" \
+    "$LEMUR" run run.yml "run.stages=[power,ic]" output.dir=bias
+expect_fail "an empty stage list is refused" "run.stages is empty" \
+    "$LEMUR" run run.yml "run.stages=[]" output.dir=bias
 printf 'x\n' > afile
 expect_fail "a file as output.dir is refused" "'afile' exists and is not a directory" \
     "$LEMUR" run run.yml output.dir=afile

@@ -11,7 +11,9 @@ on the periodically padded box:
     x = q + Psi_NL (periodic)            |dx| <= 1e-4 max|Psi_NL|
     v = D f H / (1 + z) dPsi_NL/dD        |dv| <= 1e-4 max|v|      (Gadget stores v / sqrt(a))
 and the 1- and 3-rank runs must agree to 1e-6 (the tiling changes, the arithmetic per cell does
-not). D and f come from the growth integral in numpy (checked against the published growth values).
+not). `lemur run` with stages [ic, emulate] on 3 ranks hands the field from ic's x-slabs to the
+emulator's blocks in memory and must give the particles of the 3-rank `lemur emulate` bitwise.
+D and f come from the growth integral in numpy (checked against the published growth values).
 
 Refusals (on 1 rank, or 2 where the ranks must agree), each with a non-zero exit, the expected message and no output file left behind: a model
 with a wrongly shaped tensor and one with a missing tensor (the loader's message), a grid spacing
@@ -126,9 +128,9 @@ def write_params(tmp, name, model, field, n=N, spacing=SPACING, **extra):
     return path, out
 
 
-def run(ranks, params, *over):
+def run(ranks, params, *over, command="emulate"):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = MPIRUN + [str(ranks), LEMUR, "emulate", params] + list(over)
+    cmd = MPIRUN + [str(ranks), LEMUR, command, params] + list(over)
     return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
 
@@ -213,6 +215,7 @@ def end_to_end(tmp, net, model):
             compare_fields("%s, z = %g" % (label, z), out, fname, *refs[iz])
         left = glob.glob(os.path.join(out, "*.tmp"))
         check(not left, "%s: no temporary file left (%s)" % (label, left))
+    in_memory(tmp, model, field, runs.get(3))
     if 1 in runs and 3 in runs:
         for iz, z in enumerate(REDSHIFTS):
             a, b = runs[1][iz], runs[3][iz]
@@ -223,6 +226,26 @@ def end_to_end(tmp, net, model):
             check(dx <= 1e-6 and dv <= 1e-6,
                   "z = %g: 1 and 3 ranks (tiles 8 and auto) agree: rel %.1e, %.1e" % (z, dx, dv))
     return field
+
+
+def in_memory(tmp, model, field, from_file):
+    """`lemur run` with stages [ic, emulate] on 3 ranks: ic reads ic.input into x-slabs and hands
+    them to the emulator, which redistributes them into its blocks in memory; the particles equal
+    bitwise those of `lemur emulate` reading the same field file into the blocks."""
+    params, out = write_params(tmp, "mem3", model, field, particles__n_files=2)
+    r = run(3, params, "run.stages=[ic, emulate]", command="run")
+    check(r.returncode == 0 and "redistributed in memory" in r.stdout,
+          "lemur run [ic, emulate], 3 ranks: the field redistributed in memory %s"
+          % r.stderr.strip()[-800:])
+    if r.returncode or not from_file:
+        return
+    for iz, z in enumerate(REDSHIFTS):
+        if from_file[iz] is None:
+            continue
+        base = "snapshot" if iz == 0 else "snapshot_z%g" % z
+        got = read_snapshot(out, base)
+        same = all(np.array_equal(got[k], from_file[iz][k]) for k in (0, 1))
+        check(same, "z = %g: the in-memory hand-off gives the particles of the file bitwise" % z)
 
 
 # ---- refusals ----------------------------------------------------------------------------------

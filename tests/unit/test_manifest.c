@@ -1,4 +1,5 @@
-/* The run manifest: stage records, file detection, checksums, read-back and invalidation. */
+/* The run manifest: stage records, file detection, checksums, read-back, failed stages with
+ * their reason, and invalidation. */
 #include "alloc.h"
 #include "harness.h"
 #include "manifest.h"
@@ -69,6 +70,29 @@ static void test_running_stage_is_not_done(void)
     manifest_free(&m);
 }
 
+static void test_failed_stage(void)
+{
+    struct manifest m = {0};
+    struct lm_err err = {0};
+    snprintf(m.dir, sizeof m.dir, "%s", dir);
+    manifest_begin(&m, "power", 5);
+    manifest_fail(&m, "power", 0.25, "cannot open \"a.hdf5\"\nnext line");
+    T_CHECK(manifest_write(&m, &err), "%s", err.msg);
+    struct manifest r;
+    T_CHECK(manifest_read(&r, dir, &err), "%s", err.msg);
+    struct manifest_stage *t = manifest_stage(&r, "power");
+    T_CHECK(t && t->failed && !t->complete, "a failed stage reads back as failed");
+    T_CHECK(t && strcmp(t->reason, "cannot open 'a.hdf5''next line") == 0, "reason: '%s'",
+            t ? t->reason : "");
+    char why[256];
+    T_CHECK(!manifest_stage_valid(&r, "power", 5, why, sizeof why) && strstr(why, "failed"),
+            "failed counted as done (%s)", why);
+    manifest_begin(&r, "power", 5);
+    T_CHECK(!t->failed && !*t->reason, "a new attempt clears the failure");
+    manifest_free(&r);
+    manifest_free(&m);
+}
+
 static void test_config_hash(void)
 {
     uint64_t a = manifest_config_hash("box:\n  n: 8\nrun:\n  resume: true\n");
@@ -97,6 +121,7 @@ int main(void)
         return 1;
     T_RUN(test_stage_cycle);
     T_RUN(test_running_stage_is_not_done);
+    T_RUN(test_failed_stage);
     T_RUN(test_config_hash);
     T_RUN(test_corrupt_manifest);
     return t_finish();
