@@ -160,18 +160,3 @@ void fft_c2r(const struct fft_plan *plan, void *data)
     else
         fftw_mpi_execute_dft_c2r(plan->d_bwd, data, data);
 }
-
-void fft_kiter_begin(struct fft_kiter *it, const struct fft_layout *l)
-{
-    memset(it, 0, sizeof *it);
-    it->l = l;
-    for (int d = 0; d < 3; d++)
-        it->kf[d] = 2 * M_PI / l->box[d];
-    it->n_rows = l->nk * (l->transposed ? l->n[0] : l->n[1]);
-    it->w_last = l->n[2] % 2 == 0 ? 1 : 2;
-    it->done = it->n_rows == 0;
-    if (it->done)
-        return;
-    fft_kiter_set_row(it);
-    fft_kiter_set_z(it);
-}
