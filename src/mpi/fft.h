@@ -9,7 +9,9 @@
  *
  * Transforms are unnormalised (FFTW): c2r(r2c(x)) = n0 n1 n2 x. Precision is float by default,
  * double on request; data pointers are void * over the plan's real type. Plans are made once;
- * planning with FFT_MEASURE overwrites the buffer it is given.
+ * planning with FFT_MEASURE overwrites the buffer it is given. Every plan runs with the OpenMP
+ * threads of its rank (omp_get_max_threads() when it is created; FFTW's threads are started once,
+ * before FFTW-MPI).
  */
 #ifndef LEMUR_FFT_H
 #define LEMUR_FFT_H
