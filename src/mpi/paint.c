@@ -1,6 +1,8 @@
 #include "mpi/paint.h"
 
 #include <limits.h>
+#include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -17,9 +19,46 @@ struct paint_plan {
     int prev, next;                  /**< owners of planes x0 - 1 and x0 + nx */
     int plane_count;                 /**< floats per plane */
     float *ghost[CIC_MAX_FIELDS][2]; /**< lo and hi ghost planes per field (readout) */
-    double *accum;                   /**< [nx + 2] planes: ghost lo, owned, ghost hi (paint) */
-    double *recv[2];                 /**< planes received from prev and next (paint) */
+    double *edge[CIC_MAX_FIELDS]
+                [4]; /**< double planes 0, 1, nx, nx + 1 (paint; [2] unused if nx = 1) */
+    double *recv[2]; /**< planes received from prev and next (paint) */
+    int n_threads;   /**< threads the scratch below serves */
+    double *scratch; /**< n_threads n_fields double planes (paint) */
+    int64_t *work;   /**< n_threads (nx + 2) bucket counts (paint) */
+    int64_t *start;  /**< nx + 3 bucket offsets (paint) */
+    uint32_t *idx;   /**< cap_idx point indices in painting order (paint) */
+    int64_t cap_idx;
 };
+
+/* Per-thread scratch for n_threads threads (kept when large enough). */
+static void paint_threads_reserve(struct paint_plan *p, int n_threads)
+{
+    if (n_threads <= p->n_threads)
+        return;
+    lm_free(p->scratch);
+    lm_free(p->work);
+    size_t planes = (size_t)n_threads * (size_t)p->n_fields;
+    p->scratch = p->slab.nx > 0
+                     ? lm_malloc("paint.accum", planes * (size_t)p->plane_count * sizeof(double))
+                     : NULL;
+    p->work =
+        lm_malloc("paint.order", (size_t)n_threads * (size_t)(p->slab.nx + 2) * sizeof(int64_t));
+    p->n_threads = n_threads;
+}
+
+/* The painting order has room for n points (kept when large enough). */
+static void paint_order_reserve(struct paint_plan *p, int64_t n)
+{
+    CHECK(n < ((int64_t)1 << 32),
+          "paint: %lld particles on one rank; at most 2^32 - 1 can be painted per rank (use more "
+          "ranks)",
+          (long long)n);
+    if (n <= p->cap_idx)
+        return;
+    lm_free(p->idx);
+    p->cap_idx = n + n / 8;
+    p->idx = lm_malloc("paint.order", (size_t)p->cap_idx * sizeof(uint32_t));
+}
 
 struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, MPI_Comm comm)
 {
@@ -52,10 +91,14 @@ struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, M
             p->ghost[f][g] = lm_calloc("paint.ghost", 1, bytes);
     if (s->nx > 0) {
         size_t dbytes = (size_t)p->plane_count * sizeof(double);
-        p->accum = lm_malloc("paint.accum", (size_t)(s->nx + 2) * dbytes);
+        for (int f = 0; f < n_fields; f++)
+            for (int e = 0; e < 4; e++)
+                p->edge[f][e] = lm_malloc("paint.edge", dbytes);
         for (int g = 0; g < 2; g++)
             p->recv[g] = lm_malloc("paint.ghost", dbytes);
     }
+    p->start = lm_malloc("paint.order", (size_t)(s->nx + 3) * sizeof(int64_t));
+    paint_threads_reserve(p, omp_get_max_threads());
     return p;
 }
 
@@ -67,9 +110,15 @@ void paint_plan_destroy(struct paint_plan **plan)
     for (int f = 0; f < p->n_fields; f++)
         for (int g = 0; g < 2; g++)
             lm_free(p->ghost[f][g]);
+    for (int f = 0; f < p->n_fields; f++)
+        for (int e = 0; e < 4; e++)
+            lm_free(p->edge[f][e]);
     for (int g = 0; g < 2; g++)
         lm_free(p->recv[g]);
-    lm_free(p->accum);
+    lm_free(p->scratch);
+    lm_free(p->work);
+    lm_free(p->start);
+    lm_free(p->idx);
     decomp_destroy(&p->decomp);
     MPI_Comm_free(&p->comm);
     lm_free(p);
@@ -77,8 +126,6 @@ void paint_plan_destroy(struct paint_plan **plan)
 }
 
 const struct decomp *paint_plan_decomp(const struct paint_plan *p) { return &p->decomp; }
-
-const struct cic_slab *paint_plan_slab(const struct paint_plan *p) { return &p->slab; }
 
 size_t paint_plan_bytes_per_field(const struct paint_plan *p)
 {
@@ -94,21 +141,19 @@ static void make_fields(const struct paint_plan *p, int n_fields, float *const f
         out[f] = (struct cic_field){fields[f], p->ghost[f][0], p->ghost[f][1]};
 }
 
-/* Ghost planes of the double accumulator -> owners: my lo ghost (plane 0) goes to prev, my hi
- * ghost (plane nx + 1) to next; prev's hi ghost lands on my first owned plane (1) and next's lo
- * ghost on my last (nx). Needs nx > 0. */
-static void ghost_accumulate(struct paint_plan *p)
+/* Ghost planes of the double accumulator -> owners: my lo ghost (edge 0) goes to prev, my hi
+ * ghost (edge 3) to next; prev's hi ghost lands on my first owned plane (edge 1) and next's lo
+ * ghost on my last (edge 2, or edge 1 when nx = 1), in that order. Needs nx > 0. */
+static void ghost_accumulate(struct paint_plan *p, double *const edge[4])
 {
     int n = p->plane_count;
-    int64_t nx = p->slab.nx;
-    double *acc = p->accum;
     MPI_Request rq[4];
     MPI_CHECK(MPI_Irecv(p->recv[0], n, MPI_DOUBLE, p->prev, PAINT_TAG_HI, p->comm, &rq[0]));
     MPI_CHECK(MPI_Irecv(p->recv[1], n, MPI_DOUBLE, p->next, PAINT_TAG_LO, p->comm, &rq[1]));
-    MPI_CHECK(MPI_Isend(acc, n, MPI_DOUBLE, p->prev, PAINT_TAG_LO, p->comm, &rq[2]));
-    MPI_CHECK(MPI_Isend(acc + (nx + 1) * n, n, MPI_DOUBLE, p->next, PAINT_TAG_HI, p->comm, &rq[3]));
+    MPI_CHECK(MPI_Isend(edge[0], n, MPI_DOUBLE, p->prev, PAINT_TAG_LO, p->comm, &rq[2]));
+    MPI_CHECK(MPI_Isend(edge[3], n, MPI_DOUBLE, p->next, PAINT_TAG_HI, p->comm, &rq[3]));
     MPI_CHECK(MPI_Waitall(4, rq, MPI_STATUSES_IGNORE));
-    double *first = acc + n, *last = acc + nx * n;
+    double *first = edge[1], *last = p->slab.nx == 1 ? edge[1] : edge[2];
     for (int i = 0; i < n; i++)
         first[i] += p->recv[0][i];
     for (int i = 0; i < n; i++)
@@ -128,38 +173,70 @@ static void ghost_fill(struct paint_plan *p, const struct cic_field *f)
     MPI_CHECK(MPI_Waitall(4, rq, MPI_STATUSES_IGNORE));
 }
 
-/* One field at a time: zero the double accumulator, paint, add the ghosts in double, round each
- * owned node once to float (padding included: it is never painted, so it stays 0). */
+/** Where accumulator plane P (0 .. nx + 1) of field f is summed: one of the four edge planes
+ *  that wait for the ghost exchange, or this thread's scratch plane. */
+static double *plane_target(const struct paint_plan *p, int f, int64_t P, double *scratch)
+{
+    int64_t nx = p->slab.nx;
+    if (P == 0)
+        return p->edge[f][0];
+    if (P == 1)
+        return p->edge[f][1];
+    if (P == nx + 1)
+        return p->edge[f][3];
+    if (P == nx)
+        return p->edge[f][2];
+    return scratch;
+}
+
+static void round_plane(const double *src, float *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)src[i];
+}
+
+/* Sort the points by lower x node, paint every plane of every field in double (threads take
+ * planes; interior planes are rounded to float at once, the four edge planes wait), add the ghost
+ * planes in double and round the edges once (padding included: it is never painted, so it
+ * stays 0). */
 void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
                    const struct cic_points *pts, double shift)
 {
     CHECK(n_fields >= 1 && n_fields <= p->n_fields, "paint: %d fields, the plan has %d", n_fields,
           p->n_fields);
-    const int64_t plane = p->plane_count, nx = p->slab.nx, owned = nx * plane;
-    for (int f = 0; f < n_fields; f++) {
-        timer_start("paint.cic");
-        if (nx > 0)
-            memset(p->accum, 0, (size_t)(nx + 2) * (size_t)plane * sizeof(double));
-        int64_t n_out = cic_paint_double(&p->slab, p->accum, f, pts, shift);
-        timer_stop("paint.cic");
-        CHECK(n_out == 0,
-              "paint: %lld of %lld particles lie outside this rank's slab [%lld, %lld) of planes; "
-              "they must be migrated to paint_plan_decomp first",
-              (long long)n_out, (long long)pts->n, (long long)p->slab.x0,
-              (long long)(p->slab.x0 + p->slab.nx));
-        if (nx == 0)
-            continue;
-        timer_start("paint.ghosts");
-        ghost_accumulate(p);
-        timer_stop("paint.ghosts");
-        timer_start("paint.cic");
-        const double *src = p->accum + plane;
-        float *dst = fields[f];
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < owned; i++)
-            dst[i] = (float)src[i];
-        timer_stop("paint.cic");
+    const int64_t plane = p->plane_count, nx = p->slab.nx;
+    int nt = omp_get_max_threads();
+    timer_start("paint.cic");
+    paint_threads_reserve(p, nt);
+    paint_order_reserve(p, pts->n);
+    int64_t n_out = cic_order_points(&p->slab, pts, shift, nt, p->work, p->idx, p->start);
+    CHECK(n_out == 0,
+          "paint: %lld of %lld particles lie outside this rank's slab [%lld, %lld) of planes; "
+          "they must be migrated to paint_plan_decomp first",
+          (long long)n_out, (long long)pts->n, (long long)p->slab.x0,
+          (long long)(p->slab.x0 + p->slab.nx));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t P = 0; P < (nx > 0 ? nx + 2 : 0); P++) {
+        double *scratch = p->scratch + (size_t)omp_get_thread_num() * n_fields * plane;
+        double *out[CIC_MAX_FIELDS];
+        for (int f = 0; f < n_fields; f++)
+            out[f] = plane_target(p, f, P, scratch + f * plane);
+        cic_paint_plane(&p->slab, P, p->idx, p->start, pts, shift, n_fields, out);
+        if (P >= 2 && P < nx)
+            for (int f = 0; f < n_fields; f++)
+                round_plane(out[f], fields[f] + (P - 1) * plane, plane);
     }
+    timer_stop("paint.cic");
+    if (nx == 0)
+        return;
+    timer_start("paint.ghosts");
+    for (int f = 0; f < n_fields; f++) {
+        ghost_accumulate(p, p->edge[f]);
+        round_plane(p->edge[f][1], fields[f], plane);
+        if (nx > 1)
+            round_plane(p->edge[f][2], fields[f] + (nx - 1) * plane, plane);
+    }
+    timer_stop("paint.ghosts");
 }
 
 void paint_readout(struct paint_plan *p, int n_fields, float *const fields[],
