@@ -174,31 +174,27 @@ int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts,
     return start[nb] - start[nb - 1];
 }
 
-/* Compute kernel: accumulator plane P gathers the a = 1 corners of the points of bucket P - 1
- * and then the a = 0 corners of bucket P, each in sorted order: a fixed order of the double sums
- * that depends neither on the thread that paints the plane nor on the number of threads. Every
- * contribution is the exact double product of the float weight and the float stencil weight. */
-void cic_paint_plane(const struct cic_slab *s, int64_t plane, const uint32_t *idx,
-                     const int64_t *start, const struct cic_points *pts, double shift, int n_fields,
-                     double *const out[])
+/* Compute kernel: one pass over the points of bucket b in sorted order, the a = 0 corners added
+ * to lo[f] and the a = 1 corners to hi[f]. Every contribution is the exact double product of the
+ * float weight and the float stencil weight. */
+void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
+                      const int64_t *start, const struct cic_points *pts, double shift,
+                      int n_fields, double *const lo[], double *const hi[])
 {
     double scale[3];
     axis_scales(s, scale);
-    const int64_t ps = cic_plane_size(s);
-    for (int f = 0; f < n_fields; f++)
-        memset(out[f], 0, (size_t)ps * sizeof(double));
-    for (int a = 1; a >= 0; a--) {
-        int64_t b = plane - a;
-        if (b < 0 || b > s->nx)
-            continue;
-        for (int64_t q = start[b]; q < start[b + 1]; q++) {
-            int64_t i = idx[q];
-            struct cic_stencil st;
-            cic_locate(s, scale, shift, pts, i, &st);
-            float w0 = pts->w ? pts->w[i] : 1.0f;
-            for (int f = 0; f < n_fields; f++) {
-                double w = pts->fw[f] ? (double)w0 * pts->fw[f][i] : (double)w0;
-                double *p = out[f];
+    for (int64_t q = start[b]; q < start[b + 1]; q++) {
+        int64_t i = idx[q];
+        struct cic_stencil st;
+        if (!cic_locate(s, scale, shift, pts, i, &st))
+            continue; /* not in bucket b's range: cic_order_points put it elsewhere */
+        float w0 = pts->w ? pts->w[i] : 1.0f;
+        for (int f = 0; f < n_fields; f++) {
+            double w = pts->fw[f] ? (double)w0 * pts->fw[f][i] : (double)w0;
+            for (int a = 0; a < 2; a++) {
+                double *p = a ? (hi ? hi[f] : NULL) : (lo ? lo[f] : NULL);
+                if (!p)
+                    continue;
                 for (int c = 0; c < 2; c++)
                     for (int e = 0; e < 2; e++)
                         p[st.y[c] + st.z[e]] += w * st.w[(a * 2 + c) * 2 + e];

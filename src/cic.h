@@ -20,9 +20,9 @@
  * computed once): mass and three velocity components, or three gradient components. Everything
  * here is Local. cic_paint is serial (a fixed order of the sums). The threaded painter sorts the
  * points by lower x node (cic_order_points, a stable counting sort) and paints plane by plane
- * (cic_paint_plane): a plane gathers the points of two buckets, so planes are painted by
- * different threads without write conflicts, each summed in double in an order fixed by the sort
- * (the result is the same for any number of threads; in double the order of the points changes a
+ * bucket by bucket (cic_paint_bucket) into double planes; the distributed painter fixes the order
+ * of every node's sum independently of the threads (the result is the same for any number of
+ * threads; in double the order of the points changes a
  * node's sum by ~1e-16 relative, so the float map does not depend on the rank count either).
  * Readout, free of write conflicts, is OpenMP-parallel over the points.
  */
@@ -83,15 +83,14 @@ int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field
 int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts, double shift,
                          int n_threads, int64_t *work, uint32_t *idx, int64_t *start);
 
-/** Paint one plane of the accumulator numbering (plane 0 the ghost x0 - 1, planes 1 .. nx the
- *  owned planes, nx + 1 the ghost x0 + nx) of n_fields fields in double: out[f] ([n1][row]
- *  doubles) is overwritten with the sum over the points of buckets plane - 1 and plane (ordered by
- *  cic_order_points) of w[i] fw[f][i] times their stencil weight on that plane. The sums run in a
- *  fixed order, so a plane is bitwise the same whichever thread paints it; different planes may
- *  be painted concurrently. Local. */
-void cic_paint_plane(const struct cic_slab *s, int64_t plane, const uint32_t *idx,
-                     const int64_t *start, const struct cic_points *pts, double shift, int n_fields,
-                     double *const out[]);
+/** Paint the points of one bucket (ordered by cic_order_points) in double: in sorted order, the
+ *  corners of each point on its lower x plane are added to lo[f] and those on the next plane to
+ *  hi[f] ([n1][row] doubles each; lo or hi NULL: those corners are skipped). Field f receives
+ *  w[i] fw[f][i] times the stencil weight. Run over the buckets in a fixed order, the double
+ *  sums of every node run in a fixed order too, whichever thread paints which bucket. Local. */
+void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
+                      const int64_t *start, const struct cic_points *pts, double shift,
+                      int n_fields, double *const lo[], double *const hi[]);
 
 /** Read n_fields fields (owned and filled ghost planes) at the points: out[f][i] receives the
  *  CIC-weighted sum of the 8 nodes of point i (weights of pts are ignored).

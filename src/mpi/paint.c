@@ -37,7 +37,7 @@ static void paint_threads_reserve(struct paint_plan *p, int n_threads)
         return;
     lm_free(p->scratch);
     lm_free(p->work);
-    size_t planes = (size_t)n_threads * (size_t)p->n_fields;
+    size_t planes = 3 * (size_t)n_threads * (size_t)p->n_fields; /* head and two rolling planes */
     p->scratch = p->slab.nx > 0
                      ? lm_malloc("paint.accum", planes * (size_t)p->plane_count * sizeof(double))
                      : NULL;
@@ -173,32 +173,117 @@ static void ghost_fill(struct paint_plan *p, const struct cic_field *f)
     MPI_CHECK(MPI_Waitall(4, rq, MPI_STATUSES_IGNORE));
 }
 
-/** Where accumulator plane P (0 .. nx + 1) of field f is summed: one of the four edge planes
- *  that wait for the ghost exchange, or this thread's scratch plane. */
-static double *plane_target(const struct paint_plan *p, int f, int64_t P, double *scratch)
-{
-    int64_t nx = p->slab.nx;
-    if (P == 0)
-        return p->edge[f][0];
-    if (P == 1)
-        return p->edge[f][1];
-    if (P == nx + 1)
-        return p->edge[f][3];
-    if (P == nx)
-        return p->edge[f][2];
-    return scratch;
-}
-
 static void round_plane(const double *src, float *dst, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         dst[i] = (float)src[i];
 }
 
+/** Plane P (0 .. nx + 1) of every field is complete in src: the four edge planes (0, 1, nx,
+ *  nx + 1) are kept in double for the ghost exchange, the others rounded into the fields. */
+static void plane_done(struct paint_plan *p, int n_fields, float *const fields[], int64_t P,
+                       double *const src[])
+{
+    const int64_t nx = p->slab.nx, plane = p->plane_count;
+    int e = P == 0 ? 0 : P == 1 ? 1 : P == nx + 1 ? 3 : P == nx ? 2 : -1;
+    for (int f = 0; f < n_fields; f++) {
+        if (e >= 0)
+            memcpy(p->edge[f][e], src[f], (size_t)plane * sizeof(double));
+        else
+            round_plane(src[f], fields[f] + (P - 1) * plane, plane);
+    }
+}
+
+/** Thread t's planes: its head (bucket b0's lower corners) and two rolling planes, per field. */
+static void thread_planes(const struct paint_plan *p, int t, int n_fields, double *head[],
+                          double *roll0[], double *roll1[])
+{
+    const size_t plane = (size_t)p->plane_count;
+    double *base = p->scratch + (size_t)t * 3 * n_fields * plane;
+    for (int f = 0; f < n_fields; f++) {
+        head[f] = base + (size_t)f * plane;
+        roll0[f] = base + (size_t)(n_fields + f) * plane;
+        roll1[f] = base + (size_t)(2 * n_fields + f) * plane;
+    }
+}
+
+static void zero_planes(const struct paint_plan *p, int n_fields, double *const a[])
+{
+    for (int f = 0; f < n_fields; f++)
+        memset(a[f], 0, (size_t)p->plane_count * sizeof(double));
+}
+
+/** Bucket ranges of nt threads, balanced by particle count: thread t takes [cut[t], cut[t+1]). */
+static void split_buckets(const int64_t *start, int64_t n_buckets, int nt, int64_t *cut)
+{
+    int64_t n = start[n_buckets];
+    cut[0] = 0;
+    for (int t = 1; t < nt; t++) {
+        int64_t b = cut[t - 1] + 1, goal = n * t / nt;
+        while (b < n_buckets - (nt - t) && start[b] < goal)
+            b++;
+        cut[t] = b;
+    }
+    cut[nt] = n_buckets;
+}
+
+/* Compute kernel. Plane P of the accumulator (0 .. nx + 1) is the sum, in this order, of the
+ * lower corners of bucket P (its points in sorted order) and the upper corners of bucket P - 1:
+ * an order fixed by the sort alone. Thread t takes buckets [b0, b1): it first sums the lower
+ * corners of bucket b0 into its head; then, from b1 - 1 down to b0, each bucket's upper corners
+ * complete plane b + 1 (which already holds the lower corners of bucket b + 1: the next thread's
+ * head for b + 1 = b1) and its lower corners start plane b. Plane b0 is completed by thread t - 1
+ * (thread 0's plane 0 has no upper corners: its head). */
+static void paint_planes(struct paint_plan *p, int n_fields, float *const fields[],
+                         const struct cic_points *pts, double shift, int nt)
+{
+    const int64_t nb = p->slab.nx + 1; /* buckets with points: 0 .. nx */
+    int64_t cut[nt + 1];
+#pragma omp parallel num_threads(nt)
+    {
+        int n_t = omp_get_num_threads(), t = omp_get_thread_num();
+        n_t = n_t < nb ? n_t : (int)nb;
+#pragma omp single
+        split_buckets(p->start, nb, n_t, cut);
+        double *head[CIC_MAX_FIELDS] = {0}, *cur[CIC_MAX_FIELDS] = {0}, *nxt[CIC_MAX_FIELDS] = {0};
+        if (t < n_t) {
+            thread_planes(p, t, n_fields, head, cur, nxt);
+            zero_planes(p, n_fields, head);
+            cic_paint_bucket(&p->slab, cut[t], p->idx, p->start, pts, shift, n_fields, head, NULL);
+        }
+#pragma omp barrier
+        if (t < n_t) {
+            int64_t b0 = cut[t], b1 = cut[t + 1];
+            if (t + 1 < n_t) {
+                double *h[CIC_MAX_FIELDS], *r0[CIC_MAX_FIELDS], *r1[CIC_MAX_FIELDS];
+                thread_planes(p, t + 1, n_fields, h, r0, r1);
+                for (int f = 0; f < n_fields; f++)
+                    memcpy(cur[f], h[f], (size_t)p->plane_count * sizeof(double));
+            } else {
+                zero_planes(p, n_fields, cur);
+            }
+            for (int64_t b = b1 - 1; b >= b0; b--) {
+                if (b > b0)
+                    zero_planes(p, n_fields, nxt);
+                cic_paint_bucket(&p->slab, b, p->idx, p->start, pts, shift, n_fields,
+                                 b > b0 ? nxt : NULL, cur);
+                plane_done(p, n_fields, fields, b + 1, cur);
+                for (int f = 0; f < n_fields; f++) {
+                    double *x = cur[f];
+                    cur[f] = nxt[f];
+                    nxt[f] = x;
+                }
+            }
+            if (t == 0)
+                plane_done(p, n_fields, fields, 0, head);
+        }
+    }
+}
+
 /* Sort the points by lower x node, paint every plane of every field in double (threads take
- * planes; interior planes are rounded to float at once, the four edge planes wait), add the ghost
- * planes in double and round the edges once (padding included: it is never painted, so it
- * stays 0). */
+ * ranges of planes; interior planes are rounded to float at once, the four edge planes wait), add
+ * the ghost planes in double and round the edges once (padding included: it is never painted, so
+ * it stays 0). */
 void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
                    const struct cic_points *pts, double shift)
 {
@@ -215,17 +300,8 @@ void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
           "they must be migrated to paint_plan_decomp first",
           (long long)n_out, (long long)pts->n, (long long)p->slab.x0,
           (long long)(p->slab.x0 + p->slab.nx));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int64_t P = 0; P < (nx > 0 ? nx + 2 : 0); P++) {
-        double *scratch = p->scratch + (size_t)omp_get_thread_num() * n_fields * plane;
-        double *out[CIC_MAX_FIELDS];
-        for (int f = 0; f < n_fields; f++)
-            out[f] = plane_target(p, f, P, scratch + f * plane);
-        cic_paint_plane(&p->slab, P, p->idx, p->start, pts, shift, n_fields, out);
-        if (P >= 2 && P < nx)
-            for (int f = 0; f < n_fields; f++)
-                round_plane(out[f], fields[f] + (P - 1) * plane, plane);
-    }
+    if (nx > 0)
+        paint_planes(p, n_fields, fields, pts, shift, nt);
     timer_stop("paint.cic");
     if (nx == 0)
         return;
