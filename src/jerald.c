@@ -45,6 +45,7 @@ struct jerald_plan {
     struct radial radial[2];         /**< the radial factors of the running pass */
     float *disp[3];                  /**< readout of the gradient at a chunk of particles */
     int64_t chunk;                   /**< particles per readout call (the size of disp) */
+    struct migrate_plan *migrate;    /**< kept across layers (re-planned, buffers reused) */
 };
 
 /* ---- set-up ---------------------------------------------------------------------------------- */
@@ -117,6 +118,7 @@ void jerald_plan_destroy(struct jerald_plan **plan)
     }
     for (int s = 0; s < 2; s++)
         lm_free(p->table[s]);
+    migrate_plan_destroy(&p->migrate);
     paint_plan_destroy(&p->paint);
     power_plan_destroy(&p->power);
     lm_free(p);
@@ -357,7 +359,11 @@ static void readout_displace(struct jerald_plan *p, struct particles *parts)
     if (comm_size(p->comm) == 1)
         return; /* one rank owns every slab: nothing can leave */
     timer_start("jerald.migrate");
-    migrate_particles(jerald_plan_decomp(p), parts, p->box);
+    if (p->migrate)
+        migrate_plan_update(p->migrate, jerald_plan_decomp(p), parts, p->box);
+    else
+        p->migrate = migrate_plan_create(jerald_plan_decomp(p), parts, p->box);
+    migrate_execute(p->migrate, parts);
     timer_stop("jerald.migrate");
 }
 

@@ -100,9 +100,12 @@ void particles_wrap(struct particles *p, double box_size)
 {
     CHECK(p->fields & PARTICLES_POS, "particles: wrap needs positions");
     CHECK(box_size > 0, "particles: box size %g, expected > 0", box_size);
-    for (int a = 0; a < 3; a++)
+    for (int a = 0; a < 3; a++) {
+        float *x = p->x[a];
+#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < p->n; i++)
-            p->x[a][i] = wrap_coord(p->x[a][i], box_size);
+            x[i] = wrap_coord(x[i], box_size);
+    }
 }
 
 int particles_columns(const struct particles *p, unsigned mask,
