@@ -4,9 +4,13 @@
  * Particles are first migrated to the rank owning their cell in the plan's slab decomposition
  * (paint_plan_decomp, which matches the FFT's real-space distribution; use migrate_particles from
  * src/mpi/migrate.h). Each rank then sorts its particles by lower x node (a stable counting sort,
- * threaded) and paints plane by plane, several fields in one pass (mass and three momentum
- * components share the sort and the stencils): the OpenMP threads take whole planes, each summed
- * in double in the fixed order of the sort and rounded once to float into the caller's FFT buffer.
+ * threaded) and paints several fields in one pass (mass and three momentum components share the
+ * sort and the stencils). The OpenMP threads take contiguous ranges of x planes (balanced by
+ * particle count) and sweep them with two rolling double planes; every node's double sum runs in
+ * an order fixed by the sort alone (the lower corners of the points of its own plane, then the
+ * upper corners of those of the plane below, each in sorted order: a thread starts the plane it
+ * shares with the next thread from that thread's partial sum), and each plane is rounded once to
+ * float into the caller's FFT buffer.
  * The two ghost planes (x0 - 1 for the interlacing shift, x0 + nx) and the first and last owned
  * planes stay in double until the halo accumulate has added each ghost plane, in double, onto the
  * rank that owns it; only then are they rounded. Readout is the adjoint: the ghost planes are
@@ -21,15 +25,15 @@
  * rank count the order of every sum is fixed by the sort, so the mesh is bitwise the same for any
  * number of threads.
  *
- * Memory: 4 double planes per field (the edges above), one double plane per field and thread,
+ * Memory: 4 double planes per field (the edges above), three double planes per field and thread,
  * 4 bytes per particle for the painting order (grown to the largest particle count painted), two
- * double receive planes and the 2 n_fields float ghost planes used by readout — far less than a
- * double copy of the slab.
+ * double receive planes and the 2 n_fields float ghost planes used by readout — less than a
+ * double copy of the slab while 3 n_fields threads < nx.
  *
  * Why mesh ghosts rather than particle ghosts: the traffic is two planes per field and rank,
  * independent of the particle load (particle ghosts would move every particle within one cell of
- * a slab face, with all its fields), and the only extra memory is the ghost planes and the double
- * accumulator above (no ghosted copy of the particles). The plane exchange is a two-neighbour ring
+ * a slab face, with all its fields), and the only extra memory is the ghost and double planes
+ * above (no ghosted copy of the particles). The plane exchange is a two-neighbour ring
  * along x written here rather than a generic box-overlap plan, whose accumulate would need a
  * separate ghosted copy of the whole slab.
  *
@@ -50,7 +54,7 @@ struct paint_plan;
 /** Plan painting and readout of up to n_fields fields on the real layout of a float FFT plan.
  *  Allocates the float ghost planes (2 n_fields planes), the double edge planes
  *  ("paint.edge", 4 per field, none on a rank without planes), the per-thread double planes
- *  ("paint.accum", omp_get_max_threads() n_fields planes) and the two double receive planes.
+ *  ("paint.accum", 3 omp_get_max_threads() n_fields planes) and the two double receive planes.
  * Collective on comm (duplicated). Free with paint_plan_destroy. */
 struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, MPI_Comm comm);
 
