@@ -294,7 +294,9 @@ void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
     timer_start("paint.cic");
     paint_threads_reserve(p, nt);
     paint_order_reserve(p, pts->n);
+    timer_start("paint.sort");
     int64_t n_out = cic_order_points(&p->slab, pts, shift, nt, p->work, p->idx, p->start);
+    timer_stop("paint.sort");
     CHECK(n_out == 0,
           "paint: %lld of %lld particles lie outside this rank's slab [%lld, %lld) of planes; "
           "they must be migrated to paint_plan_decomp first",

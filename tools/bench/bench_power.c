@@ -9,6 +9,7 @@
  * warm-up) next to its
  * floor on this machine:
  *   paint     (12 B per particle read + 8 B per mesh node written-allocated) / bandwidth
+ *   (sort)    the part of paint that orders the particles by x plane: 4 B per particle read
  *   fft       5 N log2 N / 2 flops (real-to-complex: half the complex count) / measured FMA rate
  *   k-space   8 B per complex mode read + written / bandwidth (normalise, window)
  *   bin       8 B per complex mode read / bandwidth
@@ -71,6 +72,11 @@ int main(int argc, char **argv)
     t_migrate = bench_max_over_ranks(world, timer_now() - t_migrate);
     float *mesh = power_mesh_alloc(pp, "bench.mesh");
     struct power_spectrum *s = power_spectrum_create(power_plan_n_bins(pp), 1);
+    /* readout (timed after the spectra) on a painter of the same FFT, at the particles */
+    struct paint_plan *ro = paint_plan_create(power_plan_fft(pp), 1, world);
+    float *val = lm_malloc("bench.readout", (size_t)(p->n + 1) * sizeof(float));
+    struct cic_points pts = {.n = p->n, .x = {p->x[0], p->x[1], p->x[2]}};
+    paint_execute(ro, 1, &mesh, &pts, 0.0);
     power_density(pp, p, mesh, NULL); /* warm-up: first touch of the mesh pages */
     timer_reset();
     for (int r = 0; r < repeats; r++) {
@@ -79,11 +85,6 @@ int main(int argc, char **argv)
         power_measure(pp, 1, &mesh, &mesh, s);
         timer_stop("bench.total");
     }
-    /* readout of the painted mesh (real view) at the particles, on a painter of the same FFT */
-    struct paint_plan *ro = paint_plan_create(power_plan_fft(pp), 1, world);
-    float *val = lm_malloc("bench.readout", (size_t)(p->n + 1) * sizeof(float));
-    struct cic_points pts = {.n = p->n, .x = {p->x[0], p->x[1], p->x[2]}};
-    paint_execute(ro, 1, &mesh, &pts, 0.0);
     for (int r = 0; r < repeats; r++)
         paint_readout(ro, 1, &mesh, &pts, 0.0, &val);
     double peak = bench_max_over_ranks(world, (double)alloc_peak());
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
     double share = bw; /* measured by all ranks at once: each rank's share of the node */
     const struct stage_row rows[] = {
         {"paint", "power.paint", (12 * np + 8 * nm) / P / share},
+        {"(sort)", "paint.sort", 4 * np / P / share},
         {"fft", "power.fft", 2.5 * nm * log2(nm) / P / (fl * threads)},
         {"k-space", "power.kspace", 16 * nk / P / share},
         {"bin", "power.bin", 8 * nk / P / share},
@@ -108,7 +110,7 @@ int main(int argc, char **argv)
                "bandwidth %.1f GB/s per rank, float FMA rate %.1f Gflop/s per core; migration "
                "%.3f s\n",
                n_side, n_mesh, size, (int)threads, repeats, bw / 1e9, fl / 1e9, t_migrate);
-    print_table(world, rows, 6, repeats);
+    print_table(world, rows, 7, repeats);
     if (rank == 0)
         printf("memory peak per rank %.1f MiB (mesh %.1f MiB, particles %.1f MiB per rank); "
                "P(k=%.4f) = %.6g\n",
