@@ -1,6 +1,7 @@
 #include "cic.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -116,31 +117,90 @@ int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field
     return n_out;
 }
 
-/* Compute kernel: as cic_paint, one field into a double accumulator; every contribution is the
- * exact double product of the float weight and the float stencil weight, so only the order of
- * the double sums depends on the particle order. */
-int64_t cic_paint_double(const struct cic_slab *s, double *acc, int field,
-                         const struct cic_points *pts, double shift)
+/** Lower x node of point i relative to the slab, as cic_locate: in [-1, nx) when painted. */
+static inline int64_t lower_plane(const struct cic_slab *s, double scale, double shift,
+                                  const struct cic_points *pts, int64_t i)
+{
+    float t;
+    int64_t lx = axis_node(pts->x[0][i], scale, shift, &t) - s->x0;
+    if (lx < -1)
+        lx += s->n[0];
+    else if (lx >= s->nx)
+        lx -= s->n[0];
+    return lx;
+}
+
+/** Bucket of point i: lx + 1 in [0, nx], or nx + 1 when the point lies outside the slab. */
+static inline int64_t plane_bucket(const struct cic_slab *s, double scale, double shift,
+                                   const struct cic_points *pts, int64_t i)
+{
+    int64_t lx = lower_plane(s, scale, shift, pts, i);
+    return lx < -1 || lx >= s->nx ? s->nx + 1 : lx + 1;
+}
+
+/* Compute kernel: a stable counting sort. Thread t counts the buckets of its contiguous block of
+ * points; the offsets are laid out bucket by bucket, and within a bucket thread by thread, so
+ * every point lands where the serial stable sort puts it, whatever the number of threads. */
+int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts, double shift,
+                         int n_threads, int64_t *work, uint32_t *idx, int64_t *start)
+{
+    double scale = (double)s->n[0] / s->box[0];
+    const int64_t nb = s->nx + 2, n = pts->n;
+    memset(work, 0, (size_t)n_threads * (size_t)nb * sizeof *work);
+#pragma omp parallel num_threads(n_threads)
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+        int64_t *cnt = work + t * nb;
+        for (int64_t i = i0; i < i1; i++)
+            cnt[plane_bucket(s, scale, shift, pts, i)]++;
+#pragma omp barrier
+#pragma omp single
+        {
+            int64_t o = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                start[b] = o;
+                for (int u = 0; u < nt; u++) {
+                    int64_t c = work[u * nb + b];
+                    work[u * nb + b] = o;
+                    o += c;
+                }
+            }
+            start[nb] = o;
+        }
+        for (int64_t i = i0; i < i1; i++)
+            idx[cnt[plane_bucket(s, scale, shift, pts, i)]++] = (uint32_t)i;
+    }
+    return start[nb] - start[nb - 1];
+}
+
+/* Compute kernel: one pass over the points of bucket b in sorted order, the a = 0 corners added
+ * to lo[f] and the a = 1 corners to hi[f]. Every contribution is the exact double product of the
+ * float weight and the float stencil weight. */
+void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
+                      const int64_t *start, const struct cic_points *pts, double shift,
+                      int n_fields, double *const lo[], double *const hi[])
 {
     double scale[3];
     axis_scales(s, scale);
-    int64_t plane = cic_plane_size(s), n_out = 0;
-    for (int64_t i = 0; i < pts->n; i++) {
+    for (int64_t q = start[b]; q < start[b + 1]; q++) {
+        int64_t i = idx[q];
         struct cic_stencil st;
-        if (!cic_locate(s, scale, shift, pts, i, &st)) {
-            n_out++;
-            continue;
-        }
+        if (!cic_locate(s, scale, shift, pts, i, &st))
+            continue; /* not in bucket b's range: cic_order_points put it elsewhere */
         float w0 = pts->w ? pts->w[i] : 1.0f;
-        double w = pts->fw[field] ? (double)w0 * pts->fw[field][i] : (double)w0;
-        for (int a = 0; a < 2; a++) {
-            double *p = acc + (st.lx + 1 + a) * plane;
-            for (int b = 0; b < 2; b++)
+        for (int f = 0; f < n_fields; f++) {
+            double w = pts->fw[f] ? (double)w0 * pts->fw[f][i] : (double)w0;
+            for (int a = 0; a < 2; a++) {
+                double *p = a ? (hi ? hi[f] : NULL) : (lo ? lo[f] : NULL);
+                if (!p)
+                    continue;
                 for (int c = 0; c < 2; c++)
-                    p[st.y[b] + st.z[c]] += w * st.w[(a * 2 + b) * 2 + c];
+                    for (int e = 0; e < 2; e++)
+                        p[st.y[c] + st.z[e]] += w * st.w[(a * 2 + c) * 2 + e];
+            }
         }
     }
-    return n_out;
 }
 
 int64_t cic_readout(const struct cic_slab *s, int n_fields, const struct cic_field *fields,

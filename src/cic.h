@@ -18,11 +18,13 @@
  *
  * Up to CIC_MAX_FIELDS fields are painted or read in one pass over the particles (the weights are
  * computed once): mass and three velocity components, or three gradient components. Everything
- * here is Local. Painting is serial (a fixed order of the sums, so results are reproducible);
- * cic_paint_double accumulates in double, which makes the float result effectively independent of
- * the order of the points (the distributed painter uses it, so maps do not depend on the rank
- * count);
- * readout, free of write conflicts, is OpenMP-parallel over the points.
+ * here is Local. cic_paint is serial (a fixed order of the sums). The threaded painter sorts the
+ * points by lower x node (cic_order_points, a stable counting sort) and paints plane by plane
+ * bucket by bucket (cic_paint_bucket) into double planes; the distributed painter fixes the order
+ * of every node's sum independently of the threads (the result is the same for any number of
+ * threads; in double the order of the points changes a
+ * node's sum by ~1e-16 relative, so the float map does not depend on the rank count either).
+ * Readout, free of write conflicts, is OpenMP-parallel over the points.
  */
 #ifndef LEMUR_CIC_H
 #define LEMUR_CIC_H
@@ -70,14 +72,25 @@ void cic_zero(const struct cic_slab *s, int n_fields, const struct cic_field *fi
 int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field *fields,
                   const struct cic_points *pts, double shift);
 
-/** Paint the points onto one field held in double, adding to what acc holds: acc is
- *  [nx + 2][n1][row] doubles, plane 0 the ghost x0 - 1, planes 1 .. nx the owned planes, plane
- *  nx + 1 the ghost x0 + nx. Field `field` of pts receives w[i] * fw[field][i] (each contribution
- *  w * stencil weight is formed exactly in double), so the result depends on the order of the
- *  points only through double rounding — far below float32 resolution.
- *  @return as cic_paint. Local. */
-int64_t cic_paint_double(const struct cic_slab *s, double *acc, int field,
-                         const struct cic_points *pts, double shift);
+/** Order the points for plane-by-plane painting: a stable sort by lower x node. Bucket b in
+ *  [0, nx] holds the points whose lower x node is x0 - 1 + b, bucket nx + 1 those outside the slab;
+ *  bucket b is idx[start[b] .. start[b + 1]). The order is the same for any number of threads.
+ *  @param n_threads  OpenMP threads to use (at most; >= 1)
+ *  @param work       n_threads (nx + 2) counts (scratch)
+ *  @param idx        out: pts->n point indices (pts->n < 2^32)
+ *  @param start      out: nx + 3 offsets
+ *  @return the number of points outside the slab. Local. */
+int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts, double shift,
+                         int n_threads, int64_t *work, uint32_t *idx, int64_t *start);
+
+/** Paint the points of one bucket (ordered by cic_order_points) in double: in sorted order, the
+ *  corners of each point on its lower x plane are added to lo[f] and those on the next plane to
+ *  hi[f] ([n1][row] doubles each; lo or hi NULL: those corners are skipped). Field f receives
+ *  w[i] fw[f][i] times the stencil weight. Run over the buckets in a fixed order, the double
+ *  sums of every node run in a fixed order too, whichever thread paints which bucket. Local. */
+void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
+                      const int64_t *start, const struct cic_points *pts, double shift,
+                      int n_fields, double *const lo[], double *const hi[]);
 
 /** Read n_fields fields (owned and filled ghost planes) at the points: out[f][i] receives the
  *  CIC-weighted sum of the 8 nodes of point i (weights of pts are ignored).

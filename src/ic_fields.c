@@ -78,11 +78,15 @@ static bool is_nyquist(const struct fft_kiter *it, int n)
 static void gradient_k(const struct fft_layout *l, const float complex *in, int axis, double factor,
                        float complex *out)
 {
-    struct fft_kiter it;
-    for (fft_kiter_begin(&it, l); !it.done; fft_kiter_next(&it)) {
-        double g = it.k2 > 0 && !is_nyquist(&it, l->n[0]) ? factor * it.k[axis] / it.k2 : 0.0;
-        float complex v = in[it.index];
-        out[it.index] = (float)(-g * cimagf(v)) + I * (float)(g * crealf(v));
+    const ptrdiff_t n_rows = fft_kiter_n_rows(l);
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        struct fft_kiter it;
+        for (fft_kiter_begin_rows(&it, l, r, r + 1); !it.done; fft_kiter_next(&it)) {
+            double g = it.k2 > 0 && !is_nyquist(&it, l->n[0]) ? factor * it.k[axis] / it.k2 : 0.0;
+            float complex v = in[it.index];
+            out[it.index] = (float)(-g * cimagf(v)) + I * (float)(g * crealf(v));
+        }
     }
 }
 
@@ -90,11 +94,15 @@ static void gradient_k(const struct fft_layout *l, const float complex *in, int 
 static void hessian_k(const struct fft_layout *l, const float complex *in, int a, int b,
                       float complex *out)
 {
-    struct fft_kiter it;
-    for (fft_kiter_begin(&it, l); !it.done; fft_kiter_next(&it)) {
-        double h = it.k2 > 0 && !is_nyquist(&it, l->n[0]) ? it.k[a] * it.k[b] / it.k2 : 0.0;
-        float complex v = in[it.index];
-        out[it.index] = (float)(h * crealf(v)) + I * (float)(h * cimagf(v));
+    const ptrdiff_t n_rows = fft_kiter_n_rows(l);
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        struct fft_kiter it;
+        for (fft_kiter_begin_rows(&it, l, r, r + 1); !it.done; fft_kiter_next(&it)) {
+            double h = it.k2 > 0 && !is_nyquist(&it, l->n[0]) ? it.k[a] * it.k[b] / it.k2 : 0.0;
+            float complex v = in[it.index];
+            out[it.index] = (float)(h * crealf(v)) + I * (float)(h * cimagf(v));
+        }
     }
 }
 
@@ -119,6 +127,7 @@ static void square_into(const struct fft_layout *l, const float *w, double c, bo
 static void scale_k(const struct fft_layout *l, float complex *a, double f)
 {
     int64_t n = (int64_t)l->nk * (l->transposed ? l->n[0] : l->n[1]) * l->nkz;
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++)
         a[i] = (float)(f * crealf(a[i])) + I * (float)(f * cimagf(a[i]));
 }

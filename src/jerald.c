@@ -45,6 +45,7 @@ struct jerald_plan {
     struct radial radial[2];         /**< the radial factors of the running pass */
     float *disp[3];                  /**< readout of the gradient at a chunk of particles */
     int64_t chunk;                   /**< particles per readout call (the size of disp) */
+    struct migrate_plan *migrate;    /**< kept across layers (re-planned, buffers reused) */
 };
 
 /* ---- set-up ---------------------------------------------------------------------------------- */
@@ -117,6 +118,7 @@ void jerald_plan_destroy(struct jerald_plan **plan)
     }
     for (int s = 0; s < 2; s++)
         lm_free(p->table[s]);
+    migrate_plan_destroy(&p->migrate);
     paint_plan_destroy(&p->paint);
     power_plan_destroy(&p->power);
     lm_free(p);
@@ -169,6 +171,7 @@ static void set_radial(struct jerald_plan *p, int s, const struct radial *r)
     p->radial[s] = *r;
     if (!p->table[s])
         return;
+#pragma omp parallel for schedule(static)
     for (int64_t m2 = 0; m2 < p->n_m2; m2++)
         p->table[s][m2] = radial_value(r, p->kf * sqrt((double)m2));
 }
@@ -190,36 +193,44 @@ static inline int64_t mode_m2(const struct fft_kiter *it)
 static void kspace_gradient(struct jerald_plan *p, bool two_terms)
 {
     float *a = p->mesh[0], *b = p->mesh[1], *c = p->mesh[2];
-    struct fft_kiter it;
-    for (fft_kiter_begin(&it, p->layout); !it.done; fft_kiter_next(&it)) {
-        ptrdiff_t j = 2 * it.index;
-        int64_t m2 = mode_m2(&it);
-        double f0 = radial_at(p, 0, m2);
-        double re = f0 * a[j], im = f0 * a[j + 1];
-        if (two_terms) {
-            double f1 = radial_at(p, 1, m2);
-            re += f1 * b[j];
-            im += f1 * b[j + 1];
+    const ptrdiff_t n_rows = fft_kiter_n_rows(p->layout);
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        struct fft_kiter it;
+        for (fft_kiter_begin_rows(&it, p->layout, r, r + 1); !it.done; fft_kiter_next(&it)) {
+            ptrdiff_t j = 2 * it.index;
+            int64_t m2 = mode_m2(&it);
+            double f0 = radial_at(p, 0, m2);
+            double re = f0 * a[j], im = f0 * a[j + 1];
+            if (two_terms) {
+                double f1 = radial_at(p, 1, m2);
+                re += f1 * b[j];
+                im += f1 * b[j + 1];
+            }
+            double dx = p->grad[0][it.i[0]], dy = p->grad[1][it.i[1]], dz = p->grad[2][it.i[2]];
+            b[j] = (float)(dx * im);
+            b[j + 1] = (float)(-dx * re);
+            c[j] = (float)(dy * im);
+            c[j + 1] = (float)(-dy * re);
+            a[j] = (float)(dz * im);
+            a[j + 1] = (float)(-dz * re);
         }
-        double dx = p->grad[0][it.i[0]], dy = p->grad[1][it.i[1]], dz = p->grad[2][it.i[2]];
-        b[j] = (float)(dx * im);
-        b[j + 1] = (float)(-dx * re);
-        c[j] = (float)(dy * im);
-        c[j + 1] = (float)(-dy * re);
-        a[j] = (float)(dz * im);
-        a[j + 1] = (float)(-dz * re);
     }
 }
 
 /* Compute kernel: A_k *= r0(|k|). */
 static void kspace_scale(struct jerald_plan *p, float *a)
 {
-    struct fft_kiter it;
-    for (fft_kiter_begin(&it, p->layout); !it.done; fft_kiter_next(&it)) {
-        ptrdiff_t j = 2 * it.index;
-        double f = radial_at(p, 0, mode_m2(&it));
-        a[j] = (float)(f * a[j]);
-        a[j + 1] = (float)(f * a[j + 1]);
+    const ptrdiff_t n_rows = fft_kiter_n_rows(p->layout);
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        struct fft_kiter it;
+        for (fft_kiter_begin_rows(&it, p->layout, r, r + 1); !it.done; fft_kiter_next(&it)) {
+            ptrdiff_t j = 2 * it.index;
+            double f = radial_at(p, 0, mode_m2(&it));
+            a[j] = (float)(f * a[j]);
+            a[j + 1] = (float)(f * a[j + 1]);
+        }
     }
 }
 
@@ -250,6 +261,7 @@ static void paint_density(struct jerald_plan *p, const struct particles *parts)
     paint_execute(p->paint, 1, &p->mesh[0], &pts, 0.0);
     float *m = p->mesh[0];
     size_t n = slab_floats(p);
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++)
         m[i] *= norm;
     timer_stop("jerald.paint");
@@ -261,19 +273,25 @@ static void source_power(const struct jerald_plan *p, const float *in, float *ou
 {
     size_t n = slab_floats(p);
     if (gamma == 0.5) {
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++)
             out[i] = sqrtf(in[i] + eps);
     } else {
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++)
             out[i] = jerald_powf(in[i] + eps, gamma);
     }
 }
 
+/* The sum runs plane by plane (each plane's rows in order, threads take planes) and the plane
+ * sums are added in plane order: the same for any number of threads. */
 double jerald_mesh_mean(const struct jerald_plan *p, const float *mesh)
 {
     const struct fft_layout *l = p->layout;
-    double sum = 0;
-    for (ptrdiff_t i = 0; i < l->rnx; i++)
+    double *plane = lm_malloc("jerald.mean", (size_t)(l->rnx > 0 ? l->rnx : 1) * sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t i = 0; i < l->rnx; i++) {
+        double sum = 0;
         for (int j = 0; j < l->n[1]; j++) {
             const float *row = mesh + (i * l->n[1] + j) * l->row;
             double s = 0;
@@ -281,6 +299,12 @@ double jerald_mesh_mean(const struct jerald_plan *p, const float *mesh)
                 s += row[k];
             sum += s;
         }
+        plane[i] = sum;
+    }
+    double sum = 0;
+    for (ptrdiff_t i = 0; i < l->rnx; i++)
+        sum += plane[i];
+    lm_free(plane);
     comm_sum_double(p->comm, &sum, 1);
     return sum / ((double)l->n[0] * l->n[1] * l->n[2]);
 }
@@ -305,6 +329,7 @@ static void displace(const struct jerald_plan *p, struct particles *parts, int64
     for (int d = 0; d < 3; d++) {
         float *x = parts->x[d] + first;
         const float *g = p->disp[d];
+#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; i++)
             x[i] = wrap_coord((double)x[i] + g[i], p->box);
     }
@@ -334,7 +359,11 @@ static void readout_displace(struct jerald_plan *p, struct particles *parts)
     if (comm_size(p->comm) == 1)
         return; /* one rank owns every slab: nothing can leave */
     timer_start("jerald.migrate");
-    migrate_particles(jerald_plan_decomp(p), parts, p->box);
+    if (p->migrate)
+        migrate_plan_update(p->migrate, jerald_plan_decomp(p), parts, p->box);
+    else
+        p->migrate = migrate_plan_create(jerald_plan_decomp(p), parts, p->box);
+    migrate_execute(p->migrate, parts);
     timer_stop("jerald.migrate");
 }
 
@@ -402,6 +431,7 @@ static void final_stellar(struct jerald_plan *p, const struct jerald_map *m)
 {
     float *a = p->mesh[0];
     size_t n = slab_floats(p);
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++)
         a[i] = jerald_stellar_value(&m->final, a[i]);
 }
@@ -410,6 +440,7 @@ static void final_stellar(struct jerald_plan *p, const struct jerald_map *m)
 static double stellar_floor_mean(struct jerald_plan *p, const float *stellar, float *scratch)
 {
     size_t n = slab_floats(p);
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++)
         scratch[i] = stellar[i] > (float)JERALD_FLOOR ? stellar[i] : (float)JERALD_FLOOR;
     return jerald_mesh_mean(p, scratch);
@@ -423,6 +454,7 @@ static void final_hi(struct jerald_plan *p, const struct jerald_map *m, const fl
     CHECK(mean > 0, "jerald: the stellar map of '%s' has mean %g", m->name, mean);
     float inv = (float)(1.0 / mean);
     size_t n = slab_floats(p);
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++)
         f[i] *= inv;
     fft_forward(p, 1, &f);
@@ -433,6 +465,7 @@ static void final_hi(struct jerald_plan *p, const struct jerald_map *m, const fl
     kspace_scale(p, f);
     timer_stop("jerald.kspace");
     fft_backward(p, 1, &f);
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float s = stellar[i] > (float)JERALD_FLOOR ? stellar[i] : (float)JERALD_FLOOR;
         rho[i] = jerald_hi_value(&m->final, &m->depletion, rho[i], f[i], s * inv);
@@ -464,16 +497,20 @@ float *jerald_map_execute(struct jerald_plan *p, const struct jerald_map *m,
 static void spectrum_normalise(struct jerald_plan *p, float *c, double mean)
 {
     double norm = 1.0 / ((double)p->n * p->n * p->n * mean);
-    struct fft_kiter it;
-    for (fft_kiter_begin(&it, p->layout); !it.done; fft_kiter_next(&it)) {
-        ptrdiff_t j = 2 * it.index;
-        double f = norm;
-        if (p->compensate)
-            f /= p->win[0][it.i[0]] * p->win[1][it.i[1]] * p->win[2][it.i[2]];
-        if (it.k2 == 0)
-            f = 0;
-        c[j] = (float)(c[j] * f);
-        c[j + 1] = (float)(c[j + 1] * f);
+    const ptrdiff_t n_rows = fft_kiter_n_rows(p->layout);
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        struct fft_kiter it;
+        for (fft_kiter_begin_rows(&it, p->layout, r, r + 1); !it.done; fft_kiter_next(&it)) {
+            ptrdiff_t j = 2 * it.index;
+            double f = norm;
+            if (p->compensate)
+                f /= p->win[0][it.i[0]] * p->win[1][it.i[1]] * p->win[2][it.i[2]];
+            if (it.k2 == 0)
+                f = 0;
+            c[j] = (float)(c[j] * f);
+            c[j + 1] = (float)(c[j + 1] * f);
+        }
     }
 }
 

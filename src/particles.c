@@ -100,9 +100,12 @@ void particles_wrap(struct particles *p, double box_size)
 {
     CHECK(p->fields & PARTICLES_POS, "particles: wrap needs positions");
     CHECK(box_size > 0, "particles: box size %g, expected > 0", box_size);
-    for (int a = 0; a < 3; a++)
+    for (int a = 0; a < 3; a++) {
+        float *x = p->x[a];
+#pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < p->n; i++)
-            p->x[a][i] = wrap_coord(p->x[a][i], box_size);
+            x[i] = wrap_coord(x[i], box_size);
+    }
 }
 
 int particles_columns(const struct particles *p, unsigned mask,
@@ -134,15 +137,21 @@ static void gather(char *restrict out, const char *restrict col, size_t es, cons
         memcpy(out, col + (size_t)first * es, (size_t)m * es);
         return;
     }
-    if (es == 4)
+    /* Pure copies: threads take records (large packs only, where they pay for themselves). */
+    const int threaded = m >= ((int64_t)1 << 15);
+    if (es == 4) {
+#pragma omp parallel for schedule(static) if (threaded)
         for (int64_t t = 0; t < m; t++)
             memcpy(out + 4 * t, col + 4 * idx[t], 4);
-    else if (es == 8)
+    } else if (es == 8) {
+#pragma omp parallel for schedule(static) if (threaded)
         for (int64_t t = 0; t < m; t++)
             memcpy(out + 8 * t, col + 8 * idx[t], 8);
-    else
+    } else {
+#pragma omp parallel for schedule(static) if (threaded)
         for (int64_t t = 0; t < m; t++)
             memcpy(out + (size_t)t * es, col + (size_t)idx[t] * es, es);
+    }
 }
 
 void particles_pack(const struct particles *p, unsigned mask, const int64_t *idx, int64_t first,

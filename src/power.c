@@ -21,7 +21,12 @@ struct power_plan {
     double *win[3];   /**< per-axis CIC window sinc^2(k h / 2), by global index */
     double *phase[3]; /**< per-axis interlacing phase e^{-i k h / 2} as (cos, sin) pairs */
     double *acc;      /**< (2 + POWER_N_ELL) n_bins sums: weight, weight |k|, weight P_ℓ */
+    int64_t n_blocks, block_rows; /**< binning blocks of the local k-space rows */
+    double *partial;              /**< n_blocks x (2 + POWER_N_ELL) n_bins sums per block */
 };
+
+/** Most blocks the local k-space rows are binned in (their partial sums are kept). */
+#define POWER_MAX_BLOCKS 256
 
 static double default_dk(const double box[3])
 {
@@ -101,7 +106,14 @@ struct power_plan *power_plan_create(const int n[3], const double box[3],
     p->kmax = o->kmax > 0 ? o->kmax : default_kmax(n, box);
     p->n_bins = bins_between(p->kmin, p->kmax, p->dk);
     p->scratch = o->interlace ? power_mesh_alloc(p, "power.interlace") : NULL;
-    p->acc = lm_malloc("power.bins", (size_t)(2 + POWER_N_ELL) * p->n_bins * sizeof(double));
+    size_t n_sums = (size_t)(2 + POWER_N_ELL) * p->n_bins;
+    p->acc = lm_malloc("power.bins", n_sums * sizeof(double));
+    int64_t rows = fft_kiter_n_rows(fft_layout(p->fft));
+    p->block_rows = (rows + POWER_MAX_BLOCKS - 1) / POWER_MAX_BLOCKS;
+    p->block_rows = p->block_rows > 0 ? p->block_rows : 1;
+    p->n_blocks = (rows + p->block_rows - 1) / p->block_rows;
+    p->partial = lm_malloc("power.bins",
+                           (size_t)(p->n_blocks > 0 ? p->n_blocks : 1) * n_sums * sizeof(double));
     make_tables(p);
     return p;
 }
@@ -116,6 +128,7 @@ void power_plan_destroy(struct power_plan **plan)
         lm_free(p->phase[d]);
     }
     lm_free(p->acc);
+    lm_free(p->partial);
     lm_free(p->scratch);
     paint_plan_destroy(&p->paint);
     fft_plan_destroy(&p->fft);
@@ -139,29 +152,40 @@ float *power_mesh_alloc(const struct power_plan *p, const char *label)
     return fft_alloc(p->fft, label);
 }
 
-/* Compute kernel: normalise, interlace and compensate every local mode of c in one pass. */
+/** Normalise, interlace and compensate the mode it of c. */
+static inline void finish_mode(const struct power_plan *p, const struct fft_kiter *it, float *c,
+                               const float *c2, double norm)
+{
+    ptrdiff_t j = 2 * it->index;
+    double re = c[j], im = c[j + 1];
+    if (c2) {
+        const double *px = &p->phase[0][2 * it->i[0]], *py = &p->phase[1][2 * it->i[1]],
+                     *pz = &p->phase[2][2 * it->i[2]];
+        double a = px[0] * py[0] - px[1] * py[1], b = px[0] * py[1] + px[1] * py[0];
+        double cr = a * pz[0] - b * pz[1], ci = a * pz[1] + b * pz[0];
+        re = 0.5 * (re + c2[j] * cr - c2[j + 1] * ci);
+        im = 0.5 * (im + c2[j] * ci + c2[j + 1] * cr);
+    }
+    double f = norm;
+    if (p->o.compensate)
+        f /= p->win[0][it->i[0]] * p->win[1][it->i[1]] * p->win[2][it->i[2]];
+    if (it->i[0] == 0 && it->i[1] == 0 && it->i[2] == 0)
+        f = 0; /* δ = ρ/ρ̄ - 1 has no mean */
+    c[j] = (float)(re * f);
+    c[j + 1] = (float)(im * f);
+}
+
+/* Compute kernel: normalise, interlace and compensate every local mode of c in one pass
+ * (threads take rows of modes). */
 static void field_finish(const struct power_plan *p, float *c, const float *c2, double norm)
 {
     const struct fft_layout *l = fft_layout(p->fft);
-    struct fft_kiter it;
-    for (fft_kiter_begin(&it, l); !it.done; fft_kiter_next(&it)) {
-        ptrdiff_t j = 2 * it.index;
-        double re = c[j], im = c[j + 1];
-        if (c2) {
-            const double *px = &p->phase[0][2 * it.i[0]], *py = &p->phase[1][2 * it.i[1]],
-                         *pz = &p->phase[2][2 * it.i[2]];
-            double a = px[0] * py[0] - px[1] * py[1], b = px[0] * py[1] + px[1] * py[0];
-            double cr = a * pz[0] - b * pz[1], ci = a * pz[1] + b * pz[0];
-            re = 0.5 * (re + c2[j] * cr - c2[j + 1] * ci);
-            im = 0.5 * (im + c2[j] * ci + c2[j + 1] * cr);
-        }
-        double f = norm;
-        if (p->o.compensate)
-            f /= p->win[0][it.i[0]] * p->win[1][it.i[1]] * p->win[2][it.i[2]];
-        if (it.i[0] == 0 && it.i[1] == 0 && it.i[2] == 0)
-            f = 0; /* δ = ρ/ρ̄ - 1 has no mean */
-        c[j] = (float)(re * f);
-        c[j + 1] = (float)(im * f);
+    const ptrdiff_t n_rows = fft_kiter_n_rows(l);
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        struct fft_kiter it;
+        for (fft_kiter_begin_rows(&it, l, r, r + 1); !it.done; fft_kiter_next(&it))
+            finish_mode(p, &it, c, c2, norm);
     }
 }
 
@@ -256,37 +280,59 @@ void power_momentum(struct power_plan *p, const struct particles *parts, float *
         *sums = s;
 }
 
-/* Compute kernel: bin Σ_c Re a_c b_c* over the local modes into p->acc. */
-static void accumulate(struct power_plan *p, int n_comp, float *const a[], float *const b[],
-                       int n_ell)
+/** Bin Σ_c Re a_c b_c* over the modes of it's rows into the sums of one block. */
+static void bin_rows(const struct power_plan *p, struct fft_kiter *it, int n_comp, float *const a[],
+                     float *const b[], int n_ell, double *sums)
 {
-    const struct fft_layout *l = fft_layout(p->fft);
     int nb = p->n_bins, los = p->o.los;
     double inv_dk = 1 / p->dk;
-    double *sw = p->acc, *swk = sw + nb, *swp = swk + nb;
-    memset(p->acc, 0, (size_t)(2 + POWER_N_ELL) * nb * sizeof(double));
-    struct fft_kiter it;
-    for (fft_kiter_begin(&it, l); !it.done; fft_kiter_next(&it)) {
-        if (it.k2 == 0)
+    double *sw = sums, *swk = sw + nb, *swp = swk + nb;
+    for (; !it->done; fft_kiter_next(it)) {
+        if (it->k2 == 0)
             continue;
-        double kk = sqrt(it.k2), u = (kk - p->kmin) * inv_dk;
+        double kk = sqrt(it->k2), u = (kk - p->kmin) * inv_dk;
         u += 1e-12 * (fabs(u) + 1);
         if (u < 0 || u >= nb)
             continue;
         int bin = (int)u;
         double v = 0;
-        ptrdiff_t j = 2 * it.index;
+        ptrdiff_t j = 2 * it->index;
         for (int c = 0; c < n_comp; c++)
             v += (double)a[c][j] * b[c][j] + (double)a[c][j + 1] * b[c][j + 1];
-        double w = it.weight;
+        double w = it->weight;
         sw[bin] += w;
         swk[bin] += w * kk;
         swp[bin] += w * v;
         if (n_ell > 1) {
-            double mu2 = it.k[los] * it.k[los] / it.k2;
+            double mu2 = it->k[los] * it->k[los] / it->k2;
             swp[nb + bin] += w * v * 0.5 * (3 * mu2 - 1);
             swp[2 * nb + bin] += w * v * 0.125 * ((35 * mu2 - 30) * mu2 + 3);
         }
+    }
+}
+
+/* Compute kernel: bin the local modes into p->acc. The rows are cut into blocks fixed by the
+ * layout alone; threads take blocks, each block sums its modes in row order, and the blocks'
+ * sums are added in block order, so the result is bitwise the same for any number of threads. */
+static void accumulate(struct power_plan *p, int n_comp, float *const a[], float *const b[],
+                       int n_ell)
+{
+    const struct fft_layout *l = fft_layout(p->fft);
+    const size_t n_sums = (size_t)(2 + POWER_N_ELL) * p->n_bins;
+    const int64_t n_blocks = p->n_blocks, block = p->block_rows;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t k = 0; k < n_blocks; k++) {
+        double *sums = p->partial + (size_t)k * n_sums;
+        memset(sums, 0, n_sums * sizeof(double));
+        struct fft_kiter it;
+        fft_kiter_begin_rows(&it, l, k * block, (k + 1) * block);
+        bin_rows(p, &it, n_comp, a, b, n_ell, sums);
+    }
+    memset(p->acc, 0, n_sums * sizeof(double));
+    for (int64_t k = 0; k < n_blocks; k++) {
+        const double *sums = p->partial + (size_t)k * n_sums;
+        for (size_t i = 0; i < n_sums; i++)
+            p->acc[i] += sums[i];
     }
 }
 
@@ -348,6 +394,7 @@ void power_rsd_displace(struct particles *parts, int los, double factor)
     CHECK(parts->fields & PARTICLES_VEL, "power: redshift-space positions need velocities");
     float *x = parts->x[los];
     const float *v = parts->v[los];
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < parts->n; i++)
         x[i] = (float)(x[i] + factor * v[i]);
 }
@@ -355,6 +402,7 @@ void power_rsd_displace(struct particles *parts, int los, double factor)
 int64_t power_count_outside(const struct particles *parts, const double box[3])
 {
     int64_t n = 0;
+#pragma omp parallel for schedule(static) reduction(+ : n)
     for (int64_t i = 0; i < parts->n; i++) {
         bool out = false;
         for (int d = 0; d < 3; d++)

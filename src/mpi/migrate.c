@@ -17,28 +17,48 @@ struct migrate_plan {
     int rank, n_ranks;
     unsigned fields; /* fields of the store (all travel) */
     size_t rec;      /* bytes per particle */
-    int64_t n_in;    /* p->n at creation */
+    int64_t n_in;    /* p->n at the last scan */
     int *dest;       /* n_in destination ranks */
     int64_t *order;  /* leavers grouped by destination, ascending index within */
     int64_t n_send, n_recv, n_keep;
-    struct transfer t; /* items = particles */
+    int64_t first_leaver; /* smallest index of a leaver (n_in when none) */
+    struct transfer t;    /* items = particles */
     char *send_buf, *recv_buf;
+    size_t *cnt;                                     /* 2 n_ranks: send and receive counts */
+    int64_t cap_dest, cap_order, cap_send, cap_recv; /* capacities kept between scans */
 };
 
-/* Destinations of every particle and per-rank counts (this rank's own count is n_keep). */
+/* Grow *buf (label) to hold n items of size bytes, keeping it when it is large enough. */
+static void *grow(void *buf, int64_t *cap, int64_t n, size_t size, const char *label)
+{
+    if (n <= *cap && buf)
+        return buf;
+    lm_free(buf);
+    *cap = n + n / 8 + 1;
+    return lm_malloc(label, (size_t)*cap * size);
+}
+
+/* Destinations of every particle and per-rank counts (this rank's own count is n_keep); threads
+ * take particles, and the counts are integers, so they do not depend on the threads. */
 static void find_destinations(struct migrate_plan *m, const struct decomp *d,
                               const struct particles *p, double box_size, size_t *send_cnt)
 {
+    int *dest = m->dest;
+    int64_t first = p->n;
+    const int n_ranks = m->n_ranks;
+#pragma omp parallel for schedule(static) reduction(+ : send_cnt[:n_ranks]) reduction(min : first)
     for (int64_t i = 0; i < p->n; i++) {
         const float x[3] = {p->x[0][i], p->x[1][i], p->x[2][i]};
         int r = decomp_owner_pos(d, x, box_size);
-        m->dest[i] = r;
-        if (r == m->rank)
-            m->n_keep++;
-        else
-            send_cnt[r]++;
+        dest[i] = r;
+        send_cnt[r]++;
+        if (r != m->rank && i < first)
+            first = i;
     }
+    m->n_keep = (int64_t)send_cnt[m->rank];
+    send_cnt[m->rank] = 0;
     m->n_send = p->n - m->n_keep;
+    m->first_leaver = first;
 }
 
 /* Leavers grouped by destination rank (a stable counting sort). */
@@ -48,11 +68,32 @@ static void sort_leavers(struct migrate_plan *m, const size_t *send_cnt)
     at[0] = 0;
     for (int r = 0; r < m->n_ranks; r++)
         at[r + 1] = at[r] + (int64_t)send_cnt[r];
-    m->order = lm_malloc("migrate.order", (size_t)(m->n_send + 1) * sizeof(int64_t));
-    for (int64_t i = 0; i < m->n_in; i++)
+    m->order = grow(m->order, &m->cap_order, m->n_send, sizeof(int64_t), "migrate.order");
+    for (int64_t i = m->first_leaver; i < m->n_in; i++)
         if (m->dest[i] != m->rank)
             m->order[at[m->dest[i]]++] = i;
     lm_free(at);
+}
+
+/* Wrap p, find every destination, exchange the counts and size the buffers, reusing the plan's
+ * allocations when they are large enough. */
+static void migrate_scan(struct migrate_plan *m, const struct decomp *d, struct particles *p,
+                         double box_size)
+{
+    m->n_in = p->n;
+    particles_wrap(p, box_size);
+    m->dest = grow(m->dest, &m->cap_dest, p->n, sizeof(int), "migrate.dest");
+    size_t *cnt = m->cnt, *rcnt = cnt + m->n_ranks;
+    memset(cnt, 0, 2 * (size_t)m->n_ranks * sizeof *cnt);
+    find_destinations(m, d, p, box_size, cnt);
+    sort_leavers(m, cnt);
+    MPI_CHECK(MPI_Alltoall(cnt, 1, MPI_UINT64_T, rcnt, 1, MPI_UINT64_T, m->comm));
+    transfer_free(&m->t);
+    transfer_init(&m->t, m->comm, cnt, rcnt, m->rec);
+    m->n_recv = (int64_t)transfer_recv_total(&m->t);
+    m->send_buf = grow(m->send_buf, &m->cap_send, m->n_send, m->rec, "migrate.buffers");
+    m->recv_buf = grow(m->recv_buf, &m->cap_recv, m->n_recv, m->rec, "migrate.buffers");
+    particles_reserve(p, m->n_keep + m->n_recv);
 }
 
 struct migrate_plan *migrate_plan_create(const struct decomp *d, struct particles *p,
@@ -65,21 +106,18 @@ struct migrate_plan *migrate_plan_create(const struct decomp *d, struct particle
     m->n_ranks = comm_size(m->comm);
     m->fields = p->fields;
     m->rec = particles_record_bytes(p->fields);
-    m->n_in = p->n;
-    particles_wrap(p, box_size);
-    m->dest = lm_malloc("migrate.dest", (size_t)(p->n + 1) * sizeof(int));
-    size_t *cnt = lm_calloc("migrate.tmp", 2 * (size_t)m->n_ranks, sizeof(size_t));
-    size_t *rcnt = cnt + m->n_ranks;
-    find_destinations(m, d, p, box_size, cnt);
-    sort_leavers(m, cnt);
-    MPI_CHECK(MPI_Alltoall(cnt, 1, MPI_UINT64_T, rcnt, 1, MPI_UINT64_T, m->comm));
-    transfer_init(&m->t, m->comm, cnt, rcnt, m->rec);
-    m->n_recv = (int64_t)transfer_recv_total(&m->t);
-    m->send_buf = lm_malloc("migrate.buffers", (size_t)m->n_send * m->rec);
-    m->recv_buf = lm_malloc("migrate.buffers", (size_t)m->n_recv * m->rec);
-    particles_reserve(p, m->n_keep + m->n_recv);
-    lm_free(cnt);
+    m->cnt = lm_malloc("migrate.counts", 2 * (size_t)m->n_ranks * sizeof(size_t));
+    migrate_scan(m, d, p, box_size);
     return m;
+}
+
+void migrate_plan_update(struct migrate_plan *m, const struct decomp *d, struct particles *p,
+                         double box_size)
+{
+    CHECK(p->fields == m->fields && comm_size(d->comm) == m->n_ranks,
+          "migrate: the plan was made for fields 0x%x on %d ranks, not 0x%x on %d", m->fields,
+          m->n_ranks, p->fields, comm_size(d->comm));
+    migrate_scan(m, d, p, box_size);
 }
 
 /* Move the stayers to the front, keeping their order, column by column. */
@@ -90,8 +128,8 @@ static void compact_stayers(const struct migrate_plan *m, struct particles *p)
     for (int c = 0; c < n; c++) {
         char *a = cols[c].data;
         size_t es = cols[c].elem_size;
-        int64_t k = 0;
-        for (int64_t i = 0; i < m->n_in; i++)
+        int64_t k = m->first_leaver; /* the stayers before the first leaver do not move */
+        for (int64_t i = k; i < m->n_in; i++)
             if (m->dest[i] == m->rank) {
                 if (k != i)
                     memcpy(a + (size_t)k * es, a + (size_t)i * es, es);
@@ -141,6 +179,7 @@ void migrate_plan_destroy(struct migrate_plan **mp)
     lm_free(m->order);
     lm_free(m->send_buf);
     lm_free(m->recv_buf);
+    lm_free(m->cnt);
     MPI_CHECK(MPI_Comm_free(&m->comm));
     lm_free(m);
     *mp = NULL;

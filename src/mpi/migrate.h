@@ -7,7 +7,9 @@
  * O(1), exchanges counts (MPI_Alltoall) and reserves room in the store; execution packs leavers
  * per destination (column-major blocks), sends them with nonblocking point-to-point (messages
  * above 1 GiB are split), compacts the stayers in place (stable) and appends arrivals in rank
- * order. The store must not change between create and execute.
+ * order; the stayers before the first leaver are not touched. The store must not change between
+ * create (or update) and execute; a plan kept across steps is re-planned with migrate_plan_update,
+ * which reuses its buffers. Finding the destinations and wrapping run on the OpenMP threads.
  *
  * The plan duplicates the decomposition's communicator; execution is collective on it and
  * allocates nothing. It is timed and its bytes counted (src/timer.h) under "migrate".
@@ -29,6 +31,13 @@ struct migrate_plan;
  *  PARTICLES_POS; every field p holds travels. Collective on d->comm. */
 struct migrate_plan *migrate_plan_create(const struct decomp *d, struct particles *p,
                                          double box_size);
+
+/** Re-plan an existing plan for the current state of p (positions moved, count changed),
+ *  keeping its buffers when they are large enough: the same as destroying it and creating it
+ *  again, without the allocations. Same decomposition communicator and fields as at creation.
+ *  Collective on d->comm. */
+void migrate_plan_update(struct migrate_plan *plan, const struct decomp *d, struct particles *p,
+                         double box_size);
 
 /** Move the particles: on return p holds exactly the particles whose position this rank owns.
  *  p must be the store given at creation, unchanged since. Collective. */

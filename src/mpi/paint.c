@@ -1,6 +1,8 @@
 #include "mpi/paint.h"
 
 #include <limits.h>
+#include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -17,9 +19,46 @@ struct paint_plan {
     int prev, next;                  /**< owners of planes x0 - 1 and x0 + nx */
     int plane_count;                 /**< floats per plane */
     float *ghost[CIC_MAX_FIELDS][2]; /**< lo and hi ghost planes per field (readout) */
-    double *accum;                   /**< [nx + 2] planes: ghost lo, owned, ghost hi (paint) */
-    double *recv[2];                 /**< planes received from prev and next (paint) */
+    double *edge[CIC_MAX_FIELDS]
+                [4]; /**< double planes 0, 1, nx, nx + 1 (paint; [2] unused if nx = 1) */
+    double *recv[2]; /**< planes received from prev and next (paint) */
+    int n_threads;   /**< threads the scratch below serves */
+    double *scratch; /**< n_threads n_fields double planes (paint) */
+    int64_t *work;   /**< n_threads (nx + 2) bucket counts (paint) */
+    int64_t *start;  /**< nx + 3 bucket offsets (paint) */
+    uint32_t *idx;   /**< cap_idx point indices in painting order (paint) */
+    int64_t cap_idx;
 };
+
+/* Per-thread scratch for n_threads threads (kept when large enough). */
+static void paint_threads_reserve(struct paint_plan *p, int n_threads)
+{
+    if (n_threads <= p->n_threads)
+        return;
+    lm_free(p->scratch);
+    lm_free(p->work);
+    size_t planes = 3 * (size_t)n_threads * (size_t)p->n_fields; /* head and two rolling planes */
+    p->scratch = p->slab.nx > 0
+                     ? lm_malloc("paint.accum", planes * (size_t)p->plane_count * sizeof(double))
+                     : NULL;
+    p->work =
+        lm_malloc("paint.order", (size_t)n_threads * (size_t)(p->slab.nx + 2) * sizeof(int64_t));
+    p->n_threads = n_threads;
+}
+
+/* The painting order has room for n points (kept when large enough). */
+static void paint_order_reserve(struct paint_plan *p, int64_t n)
+{
+    CHECK(n < ((int64_t)1 << 32),
+          "paint: %lld particles on one rank; at most 2^32 - 1 can be painted per rank (use more "
+          "ranks)",
+          (long long)n);
+    if (n <= p->cap_idx)
+        return;
+    lm_free(p->idx);
+    p->cap_idx = n + n / 8;
+    p->idx = lm_malloc("paint.order", (size_t)p->cap_idx * sizeof(uint32_t));
+}
 
 struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, MPI_Comm comm)
 {
@@ -52,10 +91,14 @@ struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, M
             p->ghost[f][g] = lm_calloc("paint.ghost", 1, bytes);
     if (s->nx > 0) {
         size_t dbytes = (size_t)p->plane_count * sizeof(double);
-        p->accum = lm_malloc("paint.accum", (size_t)(s->nx + 2) * dbytes);
+        for (int f = 0; f < n_fields; f++)
+            for (int e = 0; e < 4; e++)
+                p->edge[f][e] = lm_malloc("paint.edge", dbytes);
         for (int g = 0; g < 2; g++)
             p->recv[g] = lm_malloc("paint.ghost", dbytes);
     }
+    p->start = lm_malloc("paint.order", (size_t)(s->nx + 3) * sizeof(int64_t));
+    paint_threads_reserve(p, omp_get_max_threads());
     return p;
 }
 
@@ -67,9 +110,15 @@ void paint_plan_destroy(struct paint_plan **plan)
     for (int f = 0; f < p->n_fields; f++)
         for (int g = 0; g < 2; g++)
             lm_free(p->ghost[f][g]);
+    for (int f = 0; f < p->n_fields; f++)
+        for (int e = 0; e < 4; e++)
+            lm_free(p->edge[f][e]);
     for (int g = 0; g < 2; g++)
         lm_free(p->recv[g]);
-    lm_free(p->accum);
+    lm_free(p->scratch);
+    lm_free(p->work);
+    lm_free(p->start);
+    lm_free(p->idx);
     decomp_destroy(&p->decomp);
     MPI_Comm_free(&p->comm);
     lm_free(p);
@@ -77,8 +126,6 @@ void paint_plan_destroy(struct paint_plan **plan)
 }
 
 const struct decomp *paint_plan_decomp(const struct paint_plan *p) { return &p->decomp; }
-
-const struct cic_slab *paint_plan_slab(const struct paint_plan *p) { return &p->slab; }
 
 size_t paint_plan_bytes_per_field(const struct paint_plan *p)
 {
@@ -94,21 +141,19 @@ static void make_fields(const struct paint_plan *p, int n_fields, float *const f
         out[f] = (struct cic_field){fields[f], p->ghost[f][0], p->ghost[f][1]};
 }
 
-/* Ghost planes of the double accumulator -> owners: my lo ghost (plane 0) goes to prev, my hi
- * ghost (plane nx + 1) to next; prev's hi ghost lands on my first owned plane (1) and next's lo
- * ghost on my last (nx). Needs nx > 0. */
-static void ghost_accumulate(struct paint_plan *p)
+/* Ghost planes of the double accumulator -> owners: my lo ghost (edge 0) goes to prev, my hi
+ * ghost (edge 3) to next; prev's hi ghost lands on my first owned plane (edge 1) and next's lo
+ * ghost on my last (edge 2, or edge 1 when nx = 1), in that order. Needs nx > 0. */
+static void ghost_accumulate(struct paint_plan *p, double *const edge[4])
 {
     int n = p->plane_count;
-    int64_t nx = p->slab.nx;
-    double *acc = p->accum;
     MPI_Request rq[4];
     MPI_CHECK(MPI_Irecv(p->recv[0], n, MPI_DOUBLE, p->prev, PAINT_TAG_HI, p->comm, &rq[0]));
     MPI_CHECK(MPI_Irecv(p->recv[1], n, MPI_DOUBLE, p->next, PAINT_TAG_LO, p->comm, &rq[1]));
-    MPI_CHECK(MPI_Isend(acc, n, MPI_DOUBLE, p->prev, PAINT_TAG_LO, p->comm, &rq[2]));
-    MPI_CHECK(MPI_Isend(acc + (nx + 1) * n, n, MPI_DOUBLE, p->next, PAINT_TAG_HI, p->comm, &rq[3]));
+    MPI_CHECK(MPI_Isend(edge[0], n, MPI_DOUBLE, p->prev, PAINT_TAG_LO, p->comm, &rq[2]));
+    MPI_CHECK(MPI_Isend(edge[3], n, MPI_DOUBLE, p->next, PAINT_TAG_HI, p->comm, &rq[3]));
     MPI_CHECK(MPI_Waitall(4, rq, MPI_STATUSES_IGNORE));
-    double *first = acc + n, *last = acc + nx * n;
+    double *first = edge[1], *last = p->slab.nx == 1 ? edge[1] : edge[2];
     for (int i = 0; i < n; i++)
         first[i] += p->recv[0][i];
     for (int i = 0; i < n; i++)
@@ -128,38 +173,148 @@ static void ghost_fill(struct paint_plan *p, const struct cic_field *f)
     MPI_CHECK(MPI_Waitall(4, rq, MPI_STATUSES_IGNORE));
 }
 
-/* One field at a time: zero the double accumulator, paint, add the ghosts in double, round each
- * owned node once to float (padding included: it is never painted, so it stays 0). */
+static void round_plane(const double *src, float *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)src[i];
+}
+
+/** Plane P (0 .. nx + 1) of every field is complete in src: the four edge planes (0, 1, nx,
+ *  nx + 1) are kept in double for the ghost exchange, the others rounded into the fields. */
+static void plane_done(struct paint_plan *p, int n_fields, float *const fields[], int64_t P,
+                       double *const src[])
+{
+    const int64_t nx = p->slab.nx, plane = p->plane_count;
+    int e = P == 0 ? 0 : P == 1 ? 1 : P == nx + 1 ? 3 : P == nx ? 2 : -1;
+    for (int f = 0; f < n_fields; f++) {
+        if (e >= 0)
+            memcpy(p->edge[f][e], src[f], (size_t)plane * sizeof(double));
+        else
+            round_plane(src[f], fields[f] + (P - 1) * plane, plane);
+    }
+}
+
+/** Thread t's planes: its head (bucket b0's lower corners) and two rolling planes, per field. */
+static void thread_planes(const struct paint_plan *p, int t, int n_fields, double *head[],
+                          double *roll0[], double *roll1[])
+{
+    const size_t plane = (size_t)p->plane_count;
+    double *base = p->scratch + (size_t)t * 3 * n_fields * plane;
+    for (int f = 0; f < n_fields; f++) {
+        head[f] = base + (size_t)f * plane;
+        roll0[f] = base + (size_t)(n_fields + f) * plane;
+        roll1[f] = base + (size_t)(2 * n_fields + f) * plane;
+    }
+}
+
+static void zero_planes(const struct paint_plan *p, int n_fields, double *const a[])
+{
+    for (int f = 0; f < n_fields; f++)
+        memset(a[f], 0, (size_t)p->plane_count * sizeof(double));
+}
+
+/** Bucket ranges of nt threads, balanced by particle count: thread t takes [cut[t], cut[t+1]). */
+static void split_buckets(const int64_t *start, int64_t n_buckets, int nt, int64_t *cut)
+{
+    int64_t n = start[n_buckets];
+    cut[0] = 0;
+    for (int t = 1; t < nt; t++) {
+        int64_t b = cut[t - 1] + 1, goal = n * t / nt;
+        while (b < n_buckets - (nt - t) && start[b] < goal)
+            b++;
+        cut[t] = b;
+    }
+    cut[nt] = n_buckets;
+}
+
+/* Compute kernel. Plane P of the accumulator (0 .. nx + 1) is the sum, in this order, of the
+ * lower corners of bucket P (its points in sorted order) and the upper corners of bucket P - 1:
+ * an order fixed by the sort alone. Thread t takes buckets [b0, b1): it first sums the lower
+ * corners of bucket b0 into its head; then, from b1 - 1 down to b0, each bucket's upper corners
+ * complete plane b + 1 (which already holds the lower corners of bucket b + 1: the next thread's
+ * head for b + 1 = b1) and its lower corners start plane b. Plane b0 is completed by thread t - 1
+ * (thread 0's plane 0 has no upper corners: its head). */
+static void paint_planes(struct paint_plan *p, int n_fields, float *const fields[],
+                         const struct cic_points *pts, double shift, int nt)
+{
+    const int64_t nb = p->slab.nx + 1; /* buckets with points: 0 .. nx */
+    int64_t cut[nt + 1];
+#pragma omp parallel num_threads(nt)
+    {
+        int n_t = omp_get_num_threads(), t = omp_get_thread_num();
+        n_t = n_t < nb ? n_t : (int)nb;
+#pragma omp single
+        split_buckets(p->start, nb, n_t, cut);
+        double *head[CIC_MAX_FIELDS] = {0}, *cur[CIC_MAX_FIELDS] = {0}, *nxt[CIC_MAX_FIELDS] = {0};
+        if (t < n_t) {
+            thread_planes(p, t, n_fields, head, cur, nxt);
+            zero_planes(p, n_fields, head);
+            cic_paint_bucket(&p->slab, cut[t], p->idx, p->start, pts, shift, n_fields, head, NULL);
+        }
+#pragma omp barrier
+        if (t < n_t) {
+            int64_t b0 = cut[t], b1 = cut[t + 1];
+            if (t + 1 < n_t) {
+                double *h[CIC_MAX_FIELDS], *r0[CIC_MAX_FIELDS], *r1[CIC_MAX_FIELDS];
+                thread_planes(p, t + 1, n_fields, h, r0, r1);
+                for (int f = 0; f < n_fields; f++)
+                    memcpy(cur[f], h[f], (size_t)p->plane_count * sizeof(double));
+            } else {
+                zero_planes(p, n_fields, cur);
+            }
+            for (int64_t b = b1 - 1; b >= b0; b--) {
+                if (b > b0)
+                    zero_planes(p, n_fields, nxt);
+                cic_paint_bucket(&p->slab, b, p->idx, p->start, pts, shift, n_fields,
+                                 b > b0 ? nxt : NULL, cur);
+                plane_done(p, n_fields, fields, b + 1, cur);
+                for (int f = 0; f < n_fields; f++) {
+                    double *x = cur[f];
+                    cur[f] = nxt[f];
+                    nxt[f] = x;
+                }
+            }
+            if (t == 0)
+                plane_done(p, n_fields, fields, 0, head);
+        }
+    }
+}
+
+/* Sort the points by lower x node, paint every plane of every field in double (threads take
+ * ranges of planes; interior planes are rounded to float at once, the four edge planes wait), add
+ * the ghost planes in double and round the edges once (padding included: it is never painted, so
+ * it stays 0). */
 void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
                    const struct cic_points *pts, double shift)
 {
     CHECK(n_fields >= 1 && n_fields <= p->n_fields, "paint: %d fields, the plan has %d", n_fields,
           p->n_fields);
-    const int64_t plane = p->plane_count, nx = p->slab.nx, owned = nx * plane;
+    const int64_t plane = p->plane_count, nx = p->slab.nx;
+    int nt = omp_get_max_threads();
+    timer_start("paint.cic");
+    paint_threads_reserve(p, nt);
+    paint_order_reserve(p, pts->n);
+    timer_start("paint.sort");
+    int64_t n_out = cic_order_points(&p->slab, pts, shift, nt, p->work, p->idx, p->start);
+    timer_stop("paint.sort");
+    CHECK(n_out == 0,
+          "paint: %lld of %lld particles lie outside this rank's slab [%lld, %lld) of planes; "
+          "they must be migrated to paint_plan_decomp first",
+          (long long)n_out, (long long)pts->n, (long long)p->slab.x0,
+          (long long)(p->slab.x0 + p->slab.nx));
+    if (nx > 0)
+        paint_planes(p, n_fields, fields, pts, shift, nt);
+    timer_stop("paint.cic");
+    if (nx == 0)
+        return;
+    timer_start("paint.ghosts");
     for (int f = 0; f < n_fields; f++) {
-        timer_start("paint.cic");
-        if (nx > 0)
-            memset(p->accum, 0, (size_t)(nx + 2) * (size_t)plane * sizeof(double));
-        int64_t n_out = cic_paint_double(&p->slab, p->accum, f, pts, shift);
-        timer_stop("paint.cic");
-        CHECK(n_out == 0,
-              "paint: %lld of %lld particles lie outside this rank's slab [%lld, %lld) of planes; "
-              "they must be migrated to paint_plan_decomp first",
-              (long long)n_out, (long long)pts->n, (long long)p->slab.x0,
-              (long long)(p->slab.x0 + p->slab.nx));
-        if (nx == 0)
-            continue;
-        timer_start("paint.ghosts");
-        ghost_accumulate(p);
-        timer_stop("paint.ghosts");
-        timer_start("paint.cic");
-        const double *src = p->accum + plane;
-        float *dst = fields[f];
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < owned; i++)
-            dst[i] = (float)src[i];
-        timer_stop("paint.cic");
+        ghost_accumulate(p, p->edge[f]);
+        round_plane(p->edge[f][1], fields[f], plane);
+        if (nx > 1)
+            round_plane(p->edge[f][2], fields[f] + (nx - 1) * plane, plane);
     }
+    timer_stop("paint.ghosts");
 }
 
 void paint_readout(struct paint_plan *p, int n_fields, float *const fields[],

@@ -3,12 +3,14 @@
  * Properties: bitwise identical to a one-rank run; measured P(k) of δ equals the input (fixed
  * amplitudes: to 1e-3 per bin; Rayleigh, 20 seeds: within cosmic variance); ∇·Ψ = −δ
  * (spectral, 1e-5); paired δ = −δ exactly; δ_k of |k_i| < k_Nyq(64) identical for n = 64 and
- * 128; 2LPT term against the source rebuilt from Ψ; particles; bad table range and seed.
+ * 128; 2LPT term against the source rebuilt from Ψ; particles; bad table range and seed; δ, Ψ and
+ * Ψ2 bitwise the same at 1, 2 and 4 OpenMP threads.
  */
 #define T_USE_MPI
 #include "harness.h"
 
 #include <complex.h>
+#include <omp.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -68,6 +70,39 @@ static void test_rank_invariance(void)
     ic_plan_destroy(&par);
     ic_plan_destroy(&ser);
     T_CHECK(par == NULL, "destroy did not clear the plan");
+}
+
+/* δ, ψ and ψ2 are bitwise the same at 1, 2 and 4 OpenMP threads (noise by columns, k-space loops
+ * by rows, threaded FFTs); the compared fields are checked to be non-trivial. */
+static void test_thread_invariance(void)
+{
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    struct ic_plan *ref =
+        run_plan(32, 100.0, 4242, IC_AMPLITUDE_RAYLEIGH, false, 2, MPI_COMM_WORLD);
+    for (int nt = 2; nt <= 4 && ref; nt *= 2) {
+        omp_set_num_threads(nt);
+        struct ic_plan *got =
+            run_plan(32, 100.0, 4242, IC_AMPLITUDE_RAYLEIGH, false, 2, MPI_COMM_WORLD);
+        if (!got)
+            break;
+        const struct ic_fields *a = ic_plan_fields(got), *b = ic_plan_fields(ref);
+        long bad = count_diff(&a->layout, a->delta, &b->layout, b->delta, false);
+        for (int d = 0; d < 3; d++) {
+            bad += count_diff(&a->layout, a->psi[d], &b->layout, b->psi[d], false);
+            bad += count_diff(&a->layout, a->psi2[d], &b->layout, b->psi2[d], false);
+        }
+        long nonzero = 0;
+        const struct fft_layout *l = &b->layout;
+        for (ptrdiff_t i = l->rx0; i < l->rx0 + l->rnx; i++)
+            for (int j = 0; j < l->n[1]; j++)
+                nonzero += b->psi2[0][fft_real_index(l, i, j, 1)] != 0;
+        T_CHECK(nonzero > l->rnx * l->n[1] / 2, "psi2 is mostly zero (%ld nodes set)", nonzero);
+        T_CHECK(bad == 0, "%ld values differ between 1 and %d threads", bad, nt);
+        ic_plan_destroy(&got);
+    }
+    ic_plan_destroy(&ref);
+    omp_set_num_threads(saved);
 }
 
 /* Bin sums of a measured spectrum: V |FFT(δ)/n^3|^2 against the mode average of P(k). */
@@ -377,6 +412,7 @@ int main(int argc, char **argv)
     }
     g_bytes_at_start = alloc_current();
     T_RUN(test_rank_invariance);
+    T_RUN(test_thread_invariance);
     T_RUN(test_power_fixed_amplitude);
     T_RUN(test_power_rayleigh_20_seeds);
     T_RUN(test_divergence_is_minus_delta);

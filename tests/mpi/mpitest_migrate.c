@@ -3,16 +3,20 @@
  * splits, ranks without planes):
  *   - migration keeps the exact multiset of IDs (globally gathered and sorted), every particle
  *     lands on the owner of its position, positions are wrapped into [0, L), and every field
- *     travels with its particle (values are functions of the ID); boundary positions included.
+ *     travels with its particle (values are functions of the ID); boundary positions included;
+ *   - a plan kept across steps (migrate_plan_update, threaded) gives exactly the store a fresh
+ *     plan per step gives.
  */
 #define T_USE_MPI
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "harness.h"
+#include "mpi/comm.h"
 #include "mpi/decomp.h"
 #include "mpi/migrate.h"
 #include "particles.h"
@@ -196,6 +200,83 @@ static void test_migrate(void)
         }
 }
 
+/* Move every particle by a function of its ID (a few cells, both signs). */
+static void shift_particles(struct particles *p, int step)
+{
+    for (int64_t i = 0; i < p->n; i++)
+        for (int a = 0; a < 3; a++)
+            p->x[a][i] += (float)(12.0 * sin(0.37 * (double)p->id[i] + a + step));
+}
+
+static bool same_store(const struct particles *a, const struct particles *b)
+{
+    if (a->n != b->n)
+        return false;
+    size_t n = (size_t)a->n;
+    bool same = memcmp(a->id, b->id, n * sizeof *a->id) == 0 && memcmp(a->w, b->w, n * 4) == 0;
+    for (int d = 0; d < 3; d++)
+        same = same && memcmp(a->x[d], b->x[d], n * 4) == 0 && memcmp(a->v[d], b->v[d], n * 4) == 0;
+    return same;
+}
+
+/* A plan kept across steps and re-planned (migrate_plan_update, on 3 threads) leaves the store
+ * exactly as a fresh plan per step does (on 1 thread): same particles in the same order. */
+static void test_update(void)
+{
+    int saved = omp_get_max_threads();
+    for (int ci = 0; ci < N_CASES; ci++) {
+        struct decomp d;
+        make_decomp(&d, &CASES[ci]);
+        int64_t n = 2000 + 53 * g_rank;
+        struct particles *p = make_particles(&CASES[ci], PARTICLES_ALL, n);
+        struct particles *q = make_particles(&CASES[ci], PARTICLES_ALL, n);
+        omp_set_num_threads(3);
+        struct migrate_plan *m = migrate_plan_create(&d, p, L);
+        migrate_execute(m, p);
+        omp_set_num_threads(1);
+        migrate_particles(&d, q, L);
+        for (int step = 0; step < 3; step++) {
+            shift_particles(p, step);
+            shift_particles(q, step);
+            omp_set_num_threads(3);
+            migrate_plan_update(m, &d, p, L);
+            int64_t moved = migrate_plan_n_send(m);
+            comm_sum_int64(MPI_COMM_WORLD, &moved, 1);
+            T_CHECK(g_size == 1 || CASES[ci].n[0] < 4 || moved > 0, "%s step %d: nothing moved",
+                    CASES[ci].name, step);
+            migrate_execute(m, p);
+            omp_set_num_threads(1);
+            migrate_particles(&d, q, L);
+            T_CHECK(same_store(p, q), "%s step %d: the kept plan's store differs from a fresh one",
+                    CASES[ci].name, step);
+            int64_t bad_owner = 0;
+            for (int64_t i = 0; i < p->n; i++) {
+                const float x[3] = {p->x[0][i], p->x[1][i], p->x[2][i]};
+                bad_owner += decomp_owner_pos(&d, x, L) != g_rank;
+            }
+            T_CHECK(bad_owner == 0, "%s step %d: %lld particles not on their owner", CASES[ci].name,
+                    step, (long long)bad_owner);
+        }
+        int64_t n_all, expect = 0, bad = 0, k = 0;
+        uint64_t *all = gather_sorted(p->id, p->n, &n_all);
+        for (int r = 0; r < g_size; r++)
+            expect += 2000 + 53 * r;
+        T_CHECK(n_all == expect, "%s: %lld particles, expected %lld", CASES[ci].name,
+                (long long)n_all, (long long)expect);
+        for (int r = 0; r < g_size && n_all == expect; r++)
+            for (int64_t i = 0; i < 2000 + 53 * r; i++)
+                bad += all[k++] != (uint64_t)r * 1000000u + (uint64_t)i;
+        T_CHECK(bad == 0, "%s: %lld IDs differ from the original multiset", CASES[ci].name,
+                (long long)bad);
+        free(all);
+        migrate_plan_destroy(&m);
+        particles_destroy(&p);
+        particles_destroy(&q);
+        decomp_destroy(&d);
+    }
+    omp_set_num_threads(saved);
+}
+
 static void test_store(void)
 {
     struct particles *p = particles_create(PARTICLES_POS | PARTICLES_WEIGHT, 0);
@@ -235,5 +316,6 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     T_RUN(test_store);
     T_RUN(test_migrate);
+    T_RUN(test_update);
     return t_finish();
 }

@@ -4,13 +4,14 @@
  * Properties: total painted mass equals the total weight (1e-6 relative) with and without the
  * interlacing shift; the distributed mesh equals a one-process paint of the same global set node by
  * node, and bit for bit a one-process paint through the same plan (two fields, per-field weights,
- * with and without the shift); readout is the adjoint of painting; readout of a constant field is
- * that constant. Particles include exact lattice positions (slab faces) and positions outside the
- * box.
+ * with and without the shift), and bit for bit the same at 1, 2 and 4 threads; readout is the
+ * adjoint of painting; readout of a constant field is that constant. Particles include exact
+ * lattice positions (slab faces) and positions outside the box.
  */
 #define T_USE_MPI
 #include "harness.h"
 
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -234,6 +235,38 @@ static void test_bitwise_one_process(void)
     }
 }
 
+/* The distributed paint is bitwise the same at 1, 2 and 4 OpenMP threads (4 threads exceed the
+ * planes of some meshes); the compared meshes are checked to be non-trivial. */
+static void test_thread_count_invariance(void)
+{
+    int saved = omp_get_max_threads();
+    for (int m = 0; m < n_meshes; m++) {
+        const int *n = meshes[m];
+        int64_t cells = 2 * (int64_t)n[0] * n[1] * n[2];
+        for (double shift = 0; shift >= -0.5; shift -= 0.5) {
+            omp_set_num_threads(1);
+            float *ref = paint_two_fields(n, shift, MPI_COMM_WORLD, false);
+            int64_t nonzero = 0;
+            for (int64_t i = 0; i < cells; i++)
+                nonzero += ref[i] != 0;
+            T_CHECK(nonzero > cells / 2, "mesh %d: only %lld of %lld nodes painted", m,
+                    (long long)nonzero, (long long)cells);
+            for (int nt = 2; nt <= 4; nt *= 2) {
+                omp_set_num_threads(nt);
+                float *got = paint_two_fields(n, shift, MPI_COMM_WORLD, false);
+                int64_t differ = 0;
+                for (int64_t i = 0; i < cells; i++)
+                    differ += memcmp(&got[i], &ref[i], sizeof(float)) != 0;
+                T_CHECK(differ == 0, "mesh %d shift %g: %lld nodes differ between 1 and %d threads",
+                        m, shift, (long long)differ, nt);
+                free(got);
+            }
+            free(ref);
+        }
+    }
+    omp_set_num_threads(saved);
+}
+
 /** An analytic test field of global node coordinates. */
 static double gfield(int64_t i, int64_t j, int64_t k, const int n[3])
 {
@@ -301,6 +334,7 @@ int main(int argc, char **argv)
     T_RUN(test_mass_conservation);
     T_RUN(test_equals_serial_paint);
     T_RUN(test_bitwise_one_process);
+    T_RUN(test_thread_count_invariance);
     T_RUN(test_readout_adjoint);
     return t_finish();
 }

@@ -5,11 +5,13 @@
  * multipoles, cross, momentum; with and without interlacing; cubic, non-cubic mesh with uneven
  * splits, non-cubic box, n0 < ranks). Further properties: the mode counts of one all-covering bin
  * add up to N^3 - 1; a uniform velocity v0 gives P_p = |v0|^2 P; a translation by whole cells
- * leaves P unchanged; bad options are rejected with the key in the message.
+ * leaves P unchanged; bad options are rejected with the key in the message; every spectrum is
+ * bitwise the same at 1, 2 and 4 OpenMP threads.
  */
 #define T_USE_MPI
 #include "harness.h"
 
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -183,6 +185,35 @@ static void test_rank_count_invariance(void)
     }
 }
 
+/* The spectra are bitwise the same at 1, 2 and 4 OpenMP threads (painting, FFT, k-space loops and
+ * binning), at this rank count; the compared spectra are checked to be non-trivial. */
+static void test_thread_count_invariance(void)
+{
+    enum { CAP = 64 };
+    static double ref[N_COLS * CAP], got[N_COLS * CAP];
+    int saved = omp_get_max_threads();
+    for (int c = 0; c < n_setups; c++) {
+        omp_set_num_threads(1);
+        int nb = measure(&setups[c], MPI_COMM_WORLD, ref, CAP);
+        int positive = 0;
+        for (int i = 0; i < nb; i++)
+            positive += ref[COL_P0 * CAP + i] > 0 && ref[COL_MOM * CAP + i] > 0;
+        T_CHECK(positive >= 1, "setup %d: no bin with P > 0 and P_p > 0", c);
+        for (int nt = 2; nt <= 4; nt *= 2) {
+            omp_set_num_threads(nt);
+            memset(got, 0, sizeof got);
+            T_CHECK(measure(&setups[c], MPI_COMM_WORLD, got, CAP) == nb, "bins");
+            int differ = 0;
+            for (int col = 0; col < N_COLS; col++)
+                for (int i = 0; i < nb; i++)
+                    differ += memcmp(&got[col * CAP + i], &ref[col * CAP + i], sizeof(double)) != 0;
+            T_CHECK(differ == 0, "setup %d: %d values differ between 1 and %d threads", c, differ,
+                    nt);
+        }
+    }
+    omp_set_num_threads(saved);
+}
+
 static void test_mode_count(void)
 {
     const int n[3] = {10, 12, 9};
@@ -285,6 +316,7 @@ int main(int argc, char **argv)
 {
     t_mpi_init(&argc, &argv);
     T_RUN(test_rank_count_invariance);
+    T_RUN(test_thread_count_invariance);
     T_RUN(test_mode_count);
     T_RUN(test_uniform_velocity);
     T_RUN(test_whole_cell_translation);

@@ -8,9 +8,12 @@
  * does: a dark-matter map of `layers` layers (dm Green's function) and a stellar map of `layers`
  * layers (sm form) with its final ReLU, each starting from a copy of the input particles. The
  * table gives the time of each layer and phase (max over ranks), the plan set-up, and the memory
- * peaks: the labelled allocator's per-rank peak and the resident set size (max over ranks).
+ * peaks: the labelled allocator's per-rank peak and the resident set size (max over ranks). Each
+ * phase is printed next to its floor (bytes / the measured bandwidth of a rank's threads, or
+ * flops / their FMA rate; see phase_floor).
  */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,14 +58,60 @@ static const char *const phases[] = {"jerald.paint",   "jerald.source",  "jerald
                                      "jerald.migrate", "jerald.final"};
 enum { N_PHASES = sizeof phases / sizeof phases[0] };
 
-static void print_phases(MPI_Comm comm, int n_layers)
+/** What the floors of the phases are made of. */
+struct floors {
+    double np, nm;    /**< particles and mesh nodes (global) */
+    double P;         /**< ranks */
+    double bw, flops; /**< bandwidth per rank (bytes/s), FMA rate of a rank's threads (flop/s) */
+};
+
+/** Floor of phase i over the whole run (n_layers layers, 2 final maps), or 0 where none applies:
+ *  paint (12 B per particle + 8 B per node) and readout (24 B per particle + 12 B per node) per
+ *  call, the source 8 B per node, k space 32 B per complex mode, displacement 24 B per particle
+ *  (bytes / bandwidth); the FFT 4 transforms of 5 N log2 N / 2 flops per layer / FMA rate. */
+static double phase_floor(int i, const struct floors *f, int n_layers)
+{
+    double L = n_layers, nm = f->nm, np = f->np, bytes = 0;
+    switch (i) {
+    case 0:
+        bytes = (L + 2) * (12 * np + 8 * nm);
+        break;
+    case 1:
+        bytes = L * 8 * nm;
+        break;
+    case 2:
+        return L * 4 * 2.5 * nm * log2(nm) / f->P / f->flops;
+    case 3:
+        bytes = L * 32 * nm / 2;
+        break;
+    case 4:
+        bytes = L * (24 * np + 12 * nm);
+        break;
+    case 5:
+        bytes = L * 24 * np;
+        break;
+    case 7:
+        bytes = 8 * nm;
+        break;
+    default:
+        return 0;
+    }
+    return bytes / f->P / f->bw;
+}
+
+static void print_phases(MPI_Comm comm, int n_layers, const struct floors *f)
 {
     if (comm_rank(comm) == 0)
-        printf("%-16s %10s %14s\n", "phase", "total [s]", "per layer [s]");
+        printf("%-16s %10s %14s %10s %10s\n", "phase", "total [s]", "per layer [s]", "floor [s]",
+               "time/floor");
     for (int i = 0; i < N_PHASES; i++) {
         double t = bench_max_over_ranks(comm, timer_total(phases[i]));
-        if (comm_rank(comm) == 0)
-            printf("%-16s %10.3f %14.3f\n", phases[i] + 7, t, t / n_layers);
+        double fl = phase_floor(i, f, n_layers);
+        if (comm_rank(comm) == 0 && fl > 0)
+            printf("%-16s %10.3f %14.3f %10.3f %10.1f\n", phases[i] + 7, t, t / n_layers, fl,
+                   t / fl);
+        else if (comm_rank(comm) == 0)
+            printf("%-16s %10.3f %14.3f %10s %10s\n", phases[i] + 7, t, t / n_layers, "-", "-");
     }
 }
 
@@ -113,8 +162,9 @@ int main(int argc, char **argv)
     double peak = bench_max_over_ranks(world, (double)alloc_peak());
     double rss = bench_max_over_ranks(world, (double)ru.ru_maxrss * 1024.0);
     if (rank == 0) {
-        printf("bench_jerald: %d^3 particles, %d^3 mesh, box %g Mpc/h, %d rank(s); plan %.3f s\n",
-               n_side, n_mesh, box, size, t_plan);
+        printf("bench_jerald: %d^3 particles, %d^3 mesh, box %g Mpc/h, %d rank(s) x %d "
+               "thread(s); plan %.3f s\n",
+               n_side, n_mesh, box, size, omp_get_max_threads(), t_plan);
         for (int m = 0; m < 2; m++) {
             printf("map %-6s (%d layers): %.3f s (cpu %.3f s); layers:", maps[m].name, layers,
                    map_s[m], cpu_s[m]);
@@ -123,7 +173,11 @@ int main(int argc, char **argv)
             printf(" s\n");
         }
     }
-    print_phases(world, 2 * layers);
+    double bw = bench_triad_bandwidth(), fl = bench_fma_rate();
+    comm_min_double(world, &bw, 1);
+    comm_min_double(world, &fl, 1);
+    struct floors f = {pow(n_side, 3), pow(n_mesh, 3), size, bw, fl * omp_get_max_threads()};
+    print_phases(world, 2 * layers, &f);
     if (rank == 0)
         printf("memory peak per rank: allocator %.1f MiB, resident %.1f MiB\n", peak / 1048576,
                rss / 1048576);

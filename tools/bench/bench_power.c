@@ -9,14 +9,19 @@
  * warm-up) next to its
  * floor on this machine:
  *   paint     (12 B per particle read + 8 B per mesh node written-allocated) / bandwidth
+ *   (sort)    the part of paint that orders the particles by x plane: 4 B per particle read
  *   fft       5 N log2 N / 2 flops (real-to-complex: half the complex count) / measured FMA rate
  *   k-space   8 B per complex mode read + written / bandwidth (normalise, window)
  *   bin       8 B per complex mode read / bandwidth
- * The bandwidth is measured by all ranks at once (each rank's share of the node), the FMA rate per
- * core; floors divide the work evenly over the ranks. Memory:
+ *   readout   (12 B per particle read + 4 B written + 4 B per mesh node read) / bandwidth: the
+ *             CIC gather of one field at the particles (the adjoint of paint; timed apart)
+ * The bandwidth is measured by all ranks at once, each on its OpenMP threads (each rank's share of
+ * the node), the FMA rate per core (times the threads of a rank); floors divide the work evenly
+ * over the ranks. Memory:
  * the per-rank peak of the labelled allocator (max over ranks).
  */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +31,7 @@
 #include "mpi/comm.h"
 #include "mpi/fft.h"
 #include "mpi/migrate.h"
+#include "mpi/paint.h"
 #include "particles.h"
 #include "power.h"
 #include "timer.h"
@@ -66,6 +72,11 @@ int main(int argc, char **argv)
     t_migrate = bench_max_over_ranks(world, timer_now() - t_migrate);
     float *mesh = power_mesh_alloc(pp, "bench.mesh");
     struct power_spectrum *s = power_spectrum_create(power_plan_n_bins(pp), 1);
+    /* readout (timed after the spectra) on a painter of the same FFT, at the particles */
+    struct paint_plan *ro = paint_plan_create(power_plan_fft(pp), 1, world);
+    float *val = lm_malloc("bench.readout", (size_t)(p->n + 1) * sizeof(float));
+    struct cic_points pts = {.n = p->n, .x = {p->x[0], p->x[1], p->x[2]}};
+    paint_execute(ro, 1, &mesh, &pts, 0.0);
     power_density(pp, p, mesh, NULL); /* warm-up: first touch of the mesh pages */
     timer_reset();
     for (int r = 0; r < repeats; r++) {
@@ -74,31 +85,40 @@ int main(int argc, char **argv)
         power_measure(pp, 1, &mesh, &mesh, s);
         timer_stop("bench.total");
     }
+    for (int r = 0; r < repeats; r++)
+        paint_readout(ro, 1, &mesh, &pts, 0.0, &val);
     double peak = bench_max_over_ranks(world, (double)alloc_peak());
     double bw = bench_triad_bandwidth(), fl = bench_fma_rate();
     comm_min_double(world, &bw, 1);
     comm_min_double(world, &fl, 1);
     double np = pow(n_side, 3), nm = pow(n_mesh, 3), nk = nm / 2, P = size;
+    double threads = omp_get_max_threads();
     double share = bw; /* measured by all ranks at once: each rank's share of the node */
     const struct stage_row rows[] = {
         {"paint", "power.paint", (12 * np + 8 * nm) / P / share},
-        {"fft", "power.fft", 2.5 * nm * log2(nm) / P / fl},
+        {"(sort)", "paint.sort", 4 * np / P / share},
+        {"fft", "power.fft", 2.5 * nm * log2(nm) / P / (fl * threads)},
         {"k-space", "power.kspace", 16 * nk / P / share},
         {"bin", "power.bin", 8 * nk / P / share},
+        {"readout", "paint.readout", (16 * np + 4 * nm) / P / share},
         {"total", "bench.total",
-         ((12 * np + 8 * nm) / share + 24 * nk / share) / P + 2.5 * nm * log2(nm) / P / fl},
+         ((12 * np + 8 * nm) / share + 24 * nk / share) / P +
+             2.5 * nm * log2(nm) / P / (fl * threads)},
     };
     if (rank == 0)
-        printf("bench_power: %d^3 particles, %d^3 mesh, %d rank(s), mean of %d; bandwidth %.1f "
-               "GB/s, float FMA rate %.1f Gflop/s per core; migration %.3f s\n",
-               n_side, n_mesh, size, repeats, bw / 1e9, fl / 1e9, t_migrate);
-    print_table(world, rows, 5, repeats);
+        printf("bench_power: %d^3 particles, %d^3 mesh, %d rank(s) x %d thread(s), mean of %d; "
+               "bandwidth %.1f GB/s per rank, float FMA rate %.1f Gflop/s per core; migration "
+               "%.3f s\n",
+               n_side, n_mesh, size, (int)threads, repeats, bw / 1e9, fl / 1e9, t_migrate);
+    print_table(world, rows, 7, repeats);
     if (rank == 0)
         printf("memory peak per rank %.1f MiB (mesh %.1f MiB, particles %.1f MiB per rank); "
                "P(k=%.4f) = %.6g\n",
                peak / 1048576, fft_alloc_bytes(power_plan_fft(pp)) / 1048576.0,
                12 * np / P / 1048576, s->k[4], s->P[0][4]);
     power_spectrum_destroy(&s);
+    lm_free(val);
+    paint_plan_destroy(&ro);
     lm_free(mesh);
     particles_destroy(&p);
     power_plan_destroy(&pp);
