@@ -46,6 +46,11 @@ static const struct command commands[] = {
      "Applies the Green's-function displacement layers of jerald.maps.* to the particles and\n"
      "writes the maps and their spectra.",
      stage_jerald, 1},
+    {"fof", "friends-of-friends haloes: catalogue, mass function, halo spectra",
+     "Finds friends-of-friends groups of fof.input (or the run's particles), writes the\n"
+     "Gadget-4 fof_tab catalogue, the mass function with the Sheth & Tormen curve and the\n"
+     "halo auto, halo-matter cross spectra and bias.",
+     stage_fof, 1},
     {"bias", "Lagrangian-bias halo field from the linear field",
      "Weights particles by a small network of linear-field features and paints the halo field.",
      NULL, 1},

@@ -16,7 +16,7 @@
 static const struct pipeline_stage stages[] = {
     {"ic", ic_command},     {"emulate", stage_emulate},
     {"power", stage_power}, {"jerald", stage_jerald},
-    {"bias", NULL},
+    {"fof", stage_fof},     {"bias", NULL},
 };
 static const int n_stages = (int)(sizeof stages / sizeof stages[0]);
 

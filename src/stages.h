@@ -42,6 +42,11 @@ int stage_jerald(const struct params *p, MPI_Comm comm);
  *  multipoles and the momentum spectrum under output.dir (stage_power.c). Collective on comm. */
 int stage_power(const struct params *p, MPI_Comm comm);
 
+/** `lemur fof`: friends-of-friends groups of fof.input (empty: the run's particles), written as a
+ *  Gadget-4 fof_tab catalogue with the mass function (and Sheth & Tormen curve) and the halo
+ *  spectra and bias under output.dir (stage_fof.c). Collective on comm. */
+int stage_fof(const struct params *p, MPI_Comm comm);
+
 /** `lemur compare`: P_AA, P_BB, P_AB, r(k), 1 - r^2 and T(k) of power.input (A) against
  *  power.reference (B), written under output.dir. Collective on comm. */
 int stage_compare(const struct params *p, MPI_Comm comm);
