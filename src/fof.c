@@ -17,8 +17,6 @@ struct cell_grid {
     bool periodic[3]; /**< axis wraps (x: whole box; y, z always) */
     double scale[3];  /**< cell index = (coordinate - origin) * scale */
     double origin;    /**< x origin of the window */
-    int n_offsets;    /**< forward neighbour offsets in use */
-    int offsets[13][3];
 };
 
 /** Cells along an axis of the given extent: as many as fit with side >= max(ℓ, s_density); a
@@ -46,21 +44,6 @@ static void grid_init(struct cell_grid *g, int64_t n, const struct fof_domain *d
         g->scale[a] = g->nc[a] / ext[a];
     }
     g->origin = whole ? 0 : d->x_origin;
-    g->n_offsets = 0;
-    for (int dx = 0; dx <= 1; dx++)
-        for (int dy = -1; dy <= 1; dy++)
-            for (int dz = -1; dz <= 1; dz++) {
-                int o[3] = {dx, dy, dz};
-                bool forward = dx > 0 || (dx == 0 && (dy > 0 || (dy == 0 && dz > 0)));
-                bool usable = forward;
-                for (int a = 0; a < 3; a++)
-                    usable &= o[a] == 0 || g->nc[a] > 1;
-                if (!usable)
-                    continue;
-                for (int a = 0; a < 3; a++)
-                    g->offsets[g->n_offsets][a] = o[a];
-                g->n_offsets++;
-            }
 }
 
 static inline int cell_coord(const struct cell_grid *g, int a, double u, double box)
@@ -81,7 +64,7 @@ int64_t fof_link_workspace(int64_t n, const struct fof_domain *d)
     struct cell_grid g;
     grid_init(&g, n, d);
     int64_t cells = (int64_t)g.nc[0] * g.nc[1] * g.nc[2];
-    return (2 * n + cells + 1) * (int64_t)sizeof(int32_t);
+    return (5 * n + cells + 1) * (int64_t)sizeof(int32_t);
 }
 
 /* ---- union-find ------------------------------------------------------------------------- */
@@ -123,11 +106,10 @@ static inline void uf_union(int32_t *p, int32_t a, int32_t b)
 /* ---- cell list -------------------------------------------------------------------------- */
 
 /** Counting sort of the particles by cell: perm lists particle indices cell by cell, start[c] is
- *  the first entry of cell c (start[n_cells] = n). */
+ *  the first entry of cell c (start[n_cells] = n), xs[d][s] = x[d][perm[s]]. key is scratch. */
 static void cells_sort(const float *const x[3], int64_t n, const struct cell_grid *g, double box,
-                       int32_t *perm, int32_t *start, int64_t n_cells)
+                       int32_t *key, int32_t *perm, int32_t *start, int64_t n_cells, float *xs[3])
 {
-    int32_t *key = lm_malloc("fof.cells", (size_t)(n > 0 ? n : 1) * sizeof *key);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         int c0 = cell_coord(g, 0, x[0][i], box), c1 = cell_coord(g, 1, x[1][i], box),
@@ -145,22 +127,64 @@ static void cells_sort(const float *const x[3], int64_t n, const struct cell_gri
     for (int64_t c = n_cells; c > 0; c--)
         start[c] = start[c - 1];
     start[0] = 0;
-    lm_free(key);
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < n; s++)
+        for (int d = 0; d < 3; d++)
+            xs[d][s] = x[d][perm[s]];
 }
 
-/** Link the pairs of particles a[0..na) x b[0..nb) (same cell when same != 0: pairs j > i). */
-static inline void link_cells(const float *const x[3], const int32_t *a, int32_t na,
-                              const int32_t *b, int32_t nb, bool same, double box, double link,
-                              int32_t *root)
+/** Link the pairs of sorted particles [a0, a1) x [b0, b1) (b0 == a0: pairs within one range). */
+static inline void link_ranges(float *const xs[3], int32_t a0, int32_t a1, int32_t b0, int32_t b1,
+                               double box, double link, int32_t *parent)
 {
-    for (int32_t s = 0; s < na; s++) {
-        int32_t i = a[s];
-        float xi[3] = {x[0][i], x[1][i], x[2][i]};
-        for (int32_t t = same ? s + 1 : 0; t < nb; t++) {
-            int32_t j = b[t];
-            float xj[3] = {x[0][j], x[1][j], x[2][j]};
+    bool same = a0 == b0;
+    for (int32_t i = a0; i < a1; i++) {
+        float xi[3] = {xs[0][i], xs[1][i], xs[2][i]};
+        for (int32_t j = same ? i + 1 : b0; j < b1; j++) {
+            float xj[3] = {xs[0][j], xs[1][j], xs[2][j]};
             if (fof_friends(xi, xj, box, link))
-                uf_union(root, i, j);
+                uf_union(parent, i, j);
+        }
+    }
+}
+
+/** Link cell c (coordinates ci) with itself and its forward neighbours: the next cell of its z row
+ *  and, in the rows (x, y+1), (x+1, y-1), (x+1, y), (x+1, y+1), the cells z-1 .. z+1 (contiguous
+ *  in the sorted order unless they wrap). */
+static void link_cell(const struct cell_grid *g, const int32_t *start, float *const xs[3],
+                      const int ci[3], int64_t c, double box, double link, int32_t *parent)
+{
+    const int nx = g->nc[0], ny = g->nc[1], nz = g->nc[2];
+    int32_t a0 = start[c], a1 = start[c + 1];
+    link_ranges(xs, a0, a1, a0, a1, box, link, parent);
+    int64_t row = c - ci[2];
+    if (nz > 1) {
+        int64_t cn = row + (ci[2] + 1 == nz ? 0 : ci[2] + 1);
+        link_ranges(xs, a0, a1, start[cn], start[cn + 1], box, link, parent);
+    }
+    static const int rows[4][2] = {{0, 1}, {1, -1}, {1, 0}, {1, 1}};
+    for (int r = 0; r < 4; r++) {
+        int jx = ci[0] + rows[r][0], jy = ci[1] + rows[r][1];
+        if ((rows[r][1] != 0 && ny == 1) || (rows[r][0] != 0 && nx == 1))
+            continue;
+        if (jx >= nx) {
+            if (!g->periodic[0])
+                continue;
+            jx -= nx;
+        }
+        jy = jy < 0 ? jy + ny : jy >= ny ? jy - ny : jy;
+        int64_t base = ((int64_t)jx * ny + jy) * nz;
+        if (nz == 1) {
+            link_ranges(xs, a0, a1, start[base], start[base + 1], box, link, parent);
+        } else if (ci[2] > 0 && ci[2] + 1 < nz) {
+            link_ranges(xs, a0, a1, start[base + ci[2] - 1], start[base + ci[2] + 2], box, link,
+                        parent);
+        } else {
+            for (int dz = -1; dz <= 1; dz++) {
+                int jz = ci[2] + dz;
+                jz = jz < 0 ? jz + nz : jz >= nz ? jz - nz : jz;
+                link_ranges(xs, a0, a1, start[base + jz], start[base + jz + 1], box, link, parent);
+            }
         }
     }
 }
@@ -176,42 +200,48 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
     grid_init(&g, n, d);
     int64_t n_cells = (int64_t)g.nc[0] * g.nc[1] * g.nc[2];
     CHECK(n_cells < INT32_MAX, "fof: %lld cells in one domain", (long long)n_cells);
-    int32_t *perm = lm_malloc("fof.cells", (size_t)(n > 0 ? n : 1) * sizeof *perm);
+    size_t m = (size_t)(n > 0 ? n : 1);
+    int32_t *perm = lm_malloc("fof.cells", m * sizeof *perm);
+    int32_t *key = lm_malloc("fof.cells", m * sizeof *key);
     int32_t *start = lm_malloc("fof.cells", (size_t)(n_cells + 1) * sizeof *start);
+    float *xs[3];
+    for (int a = 0; a < 3; a++)
+        xs[a] = lm_malloc("fof.sorted", m * sizeof(float));
+    cells_sort(x, n, &g, d->box, key, perm, start, n_cells, xs);
+    /* union-find over sorted positions, in root[] */
+    int32_t *parent = root;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        root[i] = (int32_t)i;
-    cells_sort(x, n, &g, d->box, perm, start, n_cells);
-#pragma omp parallel for schedule(dynamic, 256)
+    for (int64_t s = 0; s < n; s++)
+        parent[s] = (int32_t)s;
+#pragma omp parallel for schedule(dynamic, 512)
     for (int64_t c = 0; c < n_cells; c++) {
-        int32_t na = start[c + 1] - start[c];
-        if (na == 0)
+        if (start[c] == start[c + 1])
             continue;
-        const int32_t *a = perm + start[c];
         int ci[3] = {(int)(c / ((int64_t)g.nc[1] * g.nc[2])), (int)(c / g.nc[2] % g.nc[1]),
                      (int)(c % g.nc[2])};
-        link_cells(x, a, na, a, na, true, d->box, d->link, root);
-        for (int o = 0; o < g.n_offsets; o++) {
-            int cj[3];
-            bool inside = true;
-            for (int k = 0; k < 3; k++) {
-                cj[k] = ci[k] + g.offsets[o][k];
-                if (g.periodic[k])
-                    cj[k] = cj[k] < 0 ? cj[k] + g.nc[k] : cj[k] >= g.nc[k] ? cj[k] - g.nc[k] : cj[k];
-                else
-                    inside &= cj[k] >= 0 && cj[k] < g.nc[k];
-            }
-            if (!inside)
-                continue;
-            int64_t cn = ((int64_t)cj[0] * g.nc[1] + cj[1]) * g.nc[2] + cj[2];
-            link_cells(x, a, na, perm + start[cn], start[cn + 1] - start[cn], false, d->box,
-                       d->link, root);
-        }
+        link_cell(&g, start, xs, ci, c, d->box, d->link, parent);
     }
-    /* parents point to smaller indices: one ascending pass leaves every entry at its root */
-    for (int64_t i = 0; i < n; i++)
-        root[i] = root[root[i]];
+    for (int a = 0; a < 3; a++)
+        lm_free(xs[a]);
     lm_free(start);
+    /* parents point to smaller sorted indices: one ascending pass leaves each entry at its root;
+     * key[root] becomes the smallest original index of the component */
+    for (int64_t s = 0; s < n; s++) {
+        int32_t r = parent[s] = parent[parent[s]];
+        if (r == s)
+            key[s] = perm[s];
+        else if (perm[s] < key[r])
+            key[r] = perm[s];
+    }
+    int32_t *tmp = lm_malloc("fof.cells", m * sizeof *tmp);
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < n; s++)
+        tmp[s] = key[parent[s]];
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < n; s++)
+        root[perm[s]] = tmp[s];
+    lm_free(tmp);
+    lm_free(key);
     lm_free(perm);
 }
 

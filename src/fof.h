@@ -35,6 +35,7 @@ struct fof_domain {
  *  separation, computed in double, is below link. Local. */
 static inline bool fof_friends(const float a[3], const float b[3], double box, double link)
 {
+    /* a coordinate separation of at least ℓ decides alone: r2 >= dx^2 >= ℓ^2 in floating point */
     double r2 = 0, half = 0.5 * box;
     for (int d = 0; d < 3; d++) {
         double dx = (double)a[d] - (double)b[d];
@@ -42,6 +43,8 @@ static inline bool fof_friends(const float a[3], const float b[3], double box, d
             dx -= box;
         else if (dx < -half)
             dx += box;
+        if (dx >= link || dx <= -link)
+            return false;
         r2 += dx * dx;
     }
     return r2 < link * link;
