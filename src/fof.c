@@ -2,20 +2,22 @@
 #include "fof.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "error.h"
 
 /* Cells are at least ℓ (1 + FOF_CELL_SLACK) wide, so rounding in the cell index never separates
- * two friends by more than one cell. */
-#define FOF_CELL_SLACK 1e-7
+ * two friends by more than one cell; z windows are widened by the same factor. */
+#define FOF_CELL_SLACK 1e-6
 
-/** The cell list geometry of one search. */
+/** The geometry of one search: x-y cells of side >= ℓ whose particles form rows sorted by z. */
 struct cell_grid {
-    int nc[3];        /**< cells per axis */
-    bool periodic[3]; /**< axis wraps (x: whole box; y, z always) */
-    double scale[3];  /**< cell index = (coordinate - origin) * scale */
+    int nc[2];        /**< cells along x and y */
+    bool periodic_x;  /**< x wraps (the whole box); y and z always do */
+    double scale[2];  /**< cell index = (coordinate - origin) * scale */
     double origin;    /**< x origin of the window */
 };
 
@@ -25,8 +27,8 @@ static int cells_along(double extent, double link, double s_density, bool period
 {
     double side = fmax(link * (1 + FOF_CELL_SLACK), s_density);
     double nc = floor(extent / side);
-    if (nc > 1 << 20)
-        nc = 1 << 20;
+    if (nc > 1 << 16)
+        nc = 1 << 16;
     if (nc < 1 || (periodic && nc < 3))
         nc = 1;
     return (int)nc;
@@ -35,12 +37,12 @@ static int cells_along(double extent, double link, double s_density, bool period
 static void grid_init(struct cell_grid *g, int64_t n, const struct fof_domain *d)
 {
     bool whole = d->x_width >= d->box;
-    double ext[3] = {whole ? d->box : d->x_width, d->box, d->box};
-    /* about one particle per cell: side^3 = V / n */
-    double s_density = cbrt(ext[0] * ext[1] * ext[2] / (double)(n > 0 ? n : 1));
-    for (int a = 0; a < 3; a++) {
-        g->periodic[a] = a > 0 || whole;
-        g->nc[a] = cells_along(ext[a], d->link, s_density, g->periodic[a]);
+    double ext[2] = {whole ? d->box : d->x_width, d->box};
+    /* rows of side half the mean spacing: a z window of 2ℓ then holds few particles */
+    double s_density = 0.5 * cbrt(ext[0] * ext[1] * d->box / (double)(n > 0 ? n : 1));
+    g->periodic_x = whole;
+    for (int a = 0; a < 2; a++) {
+        g->nc[a] = cells_along(ext[a], d->link, s_density, a == 1 || whole);
         g->scale[a] = g->nc[a] / ext[a];
     }
     g->origin = whole ? 0 : d->x_origin;
@@ -48,7 +50,7 @@ static void grid_init(struct cell_grid *g, int64_t n, const struct fof_domain *d
 
 static inline int cell_coord(const struct cell_grid *g, int a, double u, double box)
 {
-    if (a == 0 && !g->periodic[0]) {
+    if (a == 0 && !g->periodic_x) {
         u -= g->origin;
         if (u < 0)
             u += box;
@@ -63,8 +65,8 @@ int64_t fof_link_workspace(int64_t n, const struct fof_domain *d)
 {
     struct cell_grid g;
     grid_init(&g, n, d);
-    int64_t cells = (int64_t)g.nc[0] * g.nc[1] * g.nc[2];
-    return (5 * n + cells + 1) * (int64_t)sizeof(int32_t);
+    int64_t rows = (int64_t)g.nc[0] * g.nc[1];
+    return (5 * n + rows + 1) * (int64_t)sizeof(int32_t);
 }
 
 /* ---- union-find ------------------------------------------------------------------------- */
@@ -103,89 +105,156 @@ static inline void uf_union(int32_t *p, int32_t a, int32_t b)
     }
 }
 
-/* ---- cell list -------------------------------------------------------------------------- */
+/* ---- rows ------------------------------------------------------------------------------- */
 
-/** Counting sort of the particles by cell: perm lists particle indices cell by cell, start[c] is
- *  the first entry of cell c (start[n_cells] = n), xs[d][s] = x[d][perm[s]]. key is scratch. */
-static void cells_sort(const float *const x[3], int64_t n, const struct cell_grid *g, double box,
-                       int32_t *key, int32_t *perm, int32_t *start, int64_t n_cells, float *xs[3])
+static int u64_compare(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/** Sort the particles by row (counting sort), then each row by z: perm lists particle indices row
+ *  by row, start[r] is the first entry of row r (start[n_rows] = n), xs[d][s] = x[d][perm[s]].
+ *  key is scratch of n entries. */
+static void rows_sort(const float *const x[3], int64_t n, const struct cell_grid *g, double box,
+                      int32_t *key, int32_t *perm, int32_t *start, int64_t n_rows, float *xs[3])
 {
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        int c0 = cell_coord(g, 0, x[0][i], box), c1 = cell_coord(g, 1, x[1][i], box),
-            c2 = cell_coord(g, 2, x[2][i], box);
-        key[i] = (int32_t)(((int64_t)c0 * g->nc[1] + c1) * g->nc[2] + c2);
-    }
-    for (int64_t c = 0; c <= n_cells; c++)
-        start[c] = 0;
+    for (int64_t i = 0; i < n; i++)
+        key[i] = (int32_t)((int64_t)cell_coord(g, 0, x[0][i], box) * g->nc[1] +
+                           cell_coord(g, 1, x[1][i], box));
+    for (int64_t r = 0; r <= n_rows; r++)
+        start[r] = 0;
     for (int64_t i = 0; i < n; i++)
         start[key[i] + 1]++;
-    for (int64_t c = 0; c < n_cells; c++)
-        start[c + 1] += start[c];
+    int32_t longest = 0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        longest = start[r + 1] > longest ? start[r + 1] : longest;
+        start[r + 1] += start[r];
+    }
     for (int64_t i = 0; i < n; i++)
         perm[start[key[i]]++] = (int32_t)i;
-    for (int64_t c = n_cells; c > 0; c--)
-        start[c] = start[c - 1];
+    for (int64_t r = n_rows; r > 0; r--)
+        start[r] = start[r - 1];
     start[0] = 0;
+    int n_threads = omp_get_max_threads();
+    uint64_t *buf = lm_malloc("fof.cells", (size_t)n_threads * (size_t)(longest + 1) * 8);
+#pragma omp parallel
+    {
+        uint64_t *b = buf + (size_t)omp_get_thread_num() * (size_t)(longest + 1);
+#pragma omp for schedule(dynamic, 64)
+        for (int64_t r = 0; r < n_rows; r++) {
+            int32_t r0 = start[r], m = start[r + 1] - r0;
+            for (int32_t k = 0; k < m; k++) {
+                float z = x[2][perm[r0 + k]] + 0.0f; /* -0 sorts as +0 */
+                uint32_t bits;
+                memcpy(&bits, &z, sizeof bits);
+                b[k] = (uint64_t)bits << 32 | (uint32_t)perm[r0 + k];
+            }
+            if (m > 48) {
+                qsort(b, (size_t)m, sizeof *b, u64_compare);
+            } else {
+                for (int32_t i = 1; i < m; i++) { /* insertion sort for short rows */
+                    uint64_t v = b[i];
+                    int32_t j = i;
+                    for (; j > 0 && b[j - 1] > v; j--)
+                        b[j] = b[j - 1];
+                    b[j] = v;
+                }
+            }
+            for (int32_t k = 0; k < m; k++)
+                perm[r0 + k] = (int32_t)(uint32_t)b[k];
+        }
+    }
+    lm_free(buf);
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; s++)
         for (int d = 0; d < 3; d++)
             xs[d][s] = x[d][perm[s]];
 }
 
-/** Link the pairs of sorted particles [a0, a1) x [b0, b1) (b0 == a0: pairs within one range). */
-static inline void link_ranges(float *const xs[3], int32_t a0, int32_t a1, int32_t b0, int32_t b1,
-                               double box, double link, int32_t *parent)
+/** The search of one row against itself or another row. */
+struct row_link {
+    float *const *xs;
+    double box, link, reach; /**< reach: the z window half-width, ℓ widened by the slack */
+    int32_t *parent;
+};
+
+static inline void try_pair(const struct row_link *k, int32_t i, int32_t j)
 {
-    bool same = a0 == b0;
-    for (int32_t i = a0; i < a1; i++) {
-        float xi[3] = {xs[0][i], xs[1][i], xs[2][i]};
-        for (int32_t j = same ? i + 1 : b0; j < b1; j++) {
-            float xj[3] = {xs[0][j], xs[1][j], xs[2][j]};
-            if (fof_friends(xi, xj, box, link))
-                uf_union(parent, i, j);
-        }
+    float a[3] = {k->xs[0][i], k->xs[1][i], k->xs[2][i]};
+    float b[3] = {k->xs[0][j], k->xs[1][j], k->xs[2][j]};
+    if (fof_friends(a, b, k->box, k->link))
+        uf_union(k->parent, i, j);
+}
+
+/** First entry of [b0, b1) (sorted by z) with z >= v. */
+static inline int32_t lower_bound(const float *z, int32_t b0, int32_t b1, double v)
+{
+    while (b0 < b1) {
+        int32_t mid = b0 + (b1 - b0) / 2;
+        if ((double)z[mid] < v)
+            b0 = mid + 1;
+        else
+            b1 = mid;
+    }
+    return b0;
+}
+
+/** Pairs within one row: each particle with those above it within the reach (and across z = L). */
+static void link_row_self(const struct row_link *k, int32_t r0, int32_t r1)
+{
+    const float *z = k->xs[2];
+    for (int32_t s = r0; s < r1; s++) {
+        double top = (double)z[s] + k->reach;
+        for (int32_t t = s + 1; t < r1 && (double)z[t] <= top; t++)
+            try_pair(k, s, t);
+        for (int32_t t = r0; t < s && top >= k->box && (double)z[t] <= top - k->box; t++)
+            try_pair(k, s, t);
     }
 }
 
-/** Link cell c (coordinates ci) with itself and its forward neighbours: the next cell of its z row
- *  and, in the rows (x, y+1), (x+1, y-1), (x+1, y), (x+1, y+1), the cells z-1 .. z+1 (contiguous
- *  in the sorted order unless they wrap). */
-static void link_cell(const struct cell_grid *g, const int32_t *start, float *const xs[3],
-                      const int ci[3], int64_t c, double box, double link, int32_t *parent)
+/** Pairs of row [a0, a1) with row [b0, b1): z windows [z - reach, z + reach], periodic. */
+static void link_rows(const struct row_link *k, int32_t a0, int32_t a1, int32_t b0, int32_t b1)
 {
-    const int nx = g->nc[0], ny = g->nc[1], nz = g->nc[2];
-    int32_t a0 = start[c], a1 = start[c + 1];
-    link_ranges(xs, a0, a1, a0, a1, box, link, parent);
-    int64_t row = c - ci[2];
-    if (nz > 1) {
-        int64_t cn = row + (ci[2] + 1 == nz ? 0 : ci[2] + 1);
-        link_ranges(xs, a0, a1, start[cn], start[cn + 1], box, link, parent);
+    const float *z = k->xs[2];
+    int32_t lo = b0;
+    for (int32_t s = a0; s < a1 && b0 < b1; s++) {
+        double zs = z[s], bottom = zs - k->reach, top = zs + k->reach;
+        while (lo < b1 && (double)z[lo] < bottom)
+            lo++;
+        for (int32_t t = lo; t < b1 && (double)z[t] <= top; t++)
+            try_pair(k, s, t);
+        if (bottom < 0)
+            for (int32_t t = lower_bound(z, b0, b1, bottom + k->box); t < b1; t++)
+                try_pair(k, s, t);
+        if (top >= k->box)
+            for (int32_t t = b0; t < b1 && (double)z[t] <= top - k->box; t++)
+                try_pair(k, s, t);
     }
+}
+
+/** Row (ix, iy) with itself and the forward rows (x, y+1), (x+1, y-1), (x+1, y), (x+1, y+1). */
+static void link_row(const struct cell_grid *g, const int32_t *start, const struct row_link *k,
+                     int ix, int iy)
+{
+    const int nx = g->nc[0], ny = g->nc[1];
+    int64_t r = (int64_t)ix * ny + iy;
+    int32_t a0 = start[r], a1 = start[r + 1];
+    link_row_self(k, a0, a1);
     static const int rows[4][2] = {{0, 1}, {1, -1}, {1, 0}, {1, 1}};
-    for (int r = 0; r < 4; r++) {
-        int jx = ci[0] + rows[r][0], jy = ci[1] + rows[r][1];
-        if ((rows[r][1] != 0 && ny == 1) || (rows[r][0] != 0 && nx == 1))
+    for (int o = 0; o < 4; o++) {
+        int jx = ix + rows[o][0], jy = iy + rows[o][1];
+        if ((rows[o][1] != 0 && ny == 1) || (rows[o][0] != 0 && nx == 1))
             continue;
         if (jx >= nx) {
-            if (!g->periodic[0])
+            if (!g->periodic_x)
                 continue;
             jx -= nx;
         }
         jy = jy < 0 ? jy + ny : jy >= ny ? jy - ny : jy;
-        int64_t base = ((int64_t)jx * ny + jy) * nz;
-        if (nz == 1) {
-            link_ranges(xs, a0, a1, start[base], start[base + 1], box, link, parent);
-        } else if (ci[2] > 0 && ci[2] + 1 < nz) {
-            link_ranges(xs, a0, a1, start[base + ci[2] - 1], start[base + ci[2] + 2], box, link,
-                        parent);
-        } else {
-            for (int dz = -1; dz <= 1; dz++) {
-                int jz = ci[2] + dz;
-                jz = jz < 0 ? jz + nz : jz >= nz ? jz - nz : jz;
-                link_ranges(xs, a0, a1, start[base + jz], start[base + jz + 1], box, link, parent);
-            }
-        }
+        int64_t q = (int64_t)jx * ny + jy;
+        link_rows(k, a0, a1, start[q], start[q + 1]);
     }
 }
 
@@ -198,29 +267,29 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
           0.5 * d->box);
     struct cell_grid g;
     grid_init(&g, n, d);
-    int64_t n_cells = (int64_t)g.nc[0] * g.nc[1] * g.nc[2];
-    CHECK(n_cells < INT32_MAX, "fof: %lld cells in one domain", (long long)n_cells);
+    int64_t n_rows = (int64_t)g.nc[0] * g.nc[1];
     size_t m = (size_t)(n > 0 ? n : 1);
     int32_t *perm = lm_malloc("fof.cells", m * sizeof *perm);
     int32_t *key = lm_malloc("fof.cells", m * sizeof *key);
-    int32_t *start = lm_malloc("fof.cells", (size_t)(n_cells + 1) * sizeof *start);
+    int32_t *start = lm_malloc("fof.cells", (size_t)(n_rows + 1) * sizeof *start);
     float *xs[3];
     for (int a = 0; a < 3; a++)
         xs[a] = lm_malloc("fof.sorted", m * sizeof(float));
-    cells_sort(x, n, &g, d->box, key, perm, start, n_cells, xs);
+    rows_sort(x, n, &g, d->box, key, perm, start, n_rows, xs);
     /* union-find over sorted positions, in root[] */
     int32_t *parent = root;
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; s++)
         parent[s] = (int32_t)s;
-#pragma omp parallel for schedule(dynamic, 512)
-    for (int64_t c = 0; c < n_cells; c++) {
-        if (start[c] == start[c + 1])
-            continue;
-        int ci[3] = {(int)(c / ((int64_t)g.nc[1] * g.nc[2])), (int)(c / g.nc[2] % g.nc[1]),
-                     (int)(c % g.nc[2])};
-        link_cell(&g, start, xs, ci, c, d->box, d->link, parent);
-    }
+    struct row_link k = {.xs = xs,
+                         .box = d->box,
+                         .link = d->link,
+                         .reach = d->link * (1 + FOF_CELL_SLACK),
+                         .parent = parent};
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int64_t r = 0; r < n_rows; r++)
+        if (start[r] < start[r + 1])
+            link_row(&g, start, &k, (int)(r / g.nc[1]), (int)(r % g.nc[1]));
     for (int a = 0; a < 3; a++)
         lm_free(xs[a]);
     lm_free(start);
