@@ -15,10 +15,10 @@
 
 /** The geometry of one search: x-y cells of side >= ℓ whose particles form rows sorted by z. */
 struct cell_grid {
-    int nc[2];        /**< cells along x and y */
-    bool periodic_x;  /**< x wraps (the whole box); y and z always do */
-    double scale[2];  /**< cell index = (coordinate - origin) * scale */
-    double origin;    /**< x origin of the window */
+    int nc[2];       /**< cells along x and y */
+    bool periodic_x; /**< x wraps (the whole box); y and z always do */
+    double scale[2]; /**< cell index = (coordinate - origin) * scale */
+    double origin;   /**< x origin of the window */
 };
 
 /** Cells along an axis of the given extent: as many as fit with side >= max(ℓ, s_density); a

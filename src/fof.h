@@ -68,13 +68,13 @@ void fof_labels(int64_t n, const int32_t *root, const uint64_t *id, uint64_t *la
 
 /** Properties of one group, accumulated in double over its members in the order given. */
 struct fof_group {
-    int64_t len;        /**< members */
-    uint64_t first_id;  /**< the group's label: its smallest ID */
-    double mass;        /**< len times the particle mass [1e10 Msun/h] */
-    double pos[3];      /**< centre of mass [Mpc/h], wrapped into [0, L) */
-    double vel[3];      /**< mean peculiar velocity [km/s] */
-    double vel_disp;    /**< 1-D velocity dispersion sqrt(Σ|v - <v>|^2 / (3 len)) [km/s] */
-    double radius;      /**< rms distance of the members from pos [Mpc/h] */
+    int64_t len;       /**< members */
+    uint64_t first_id; /**< the group's label: its smallest ID */
+    double mass;       /**< len times the particle mass [1e10 Msun/h] */
+    double pos[3];     /**< centre of mass [Mpc/h], wrapped into [0, L) */
+    double vel[3];     /**< mean peculiar velocity [km/s] */
+    double vel_disp;   /**< 1-D velocity dispersion sqrt(Σ|v - <v>|^2 / (3 len)) [km/s] */
+    double radius;     /**< rms distance of the members from pos [Mpc/h] */
 };
 
 /** Properties of the group whose members are x[.][idx[k]], v[.][idx[k]], k = 0..m-1 (in this
@@ -94,15 +94,15 @@ struct linear_power;
 /** A binned halo mass function dn/dlnM with Poisson errors and the Sheth & Tormen 1999 curve. */
 struct fof_mass_function {
     int n_bins;
-    double dlogm;    /**< bin width in log10 M */
-    double volume;   /**< box volume [(Mpc/h)^3] */
-    double *log10m;  /**< bin centres log10(M / (1e10 Msun/h)) ... (n_bins each, one block) */
-    double *mass;    /**< 10^log10m [1e10 Msun/h] */
+    double dlogm;      /**< bin width in log10 M */
+    double volume;     /**< box volume [(Mpc/h)^3] */
+    double *log10m;    /**< bin centres log10(M / (1e10 Msun/h)) ... (n_bins each, one block) */
+    double *mass;      /**< 10^log10m [1e10 Msun/h] */
     double *mean_mass; /**< mean group mass in the bin (the centre when empty) */
-    double *count;   /**< groups per bin */
-    double *dndlnm;  /**< count / (V dlogm ln 10) [(h/Mpc)^3] */
-    double *error;   /**< sqrt(count) / (V dlogm ln 10) */
-    double *st;      /**< Sheth & Tormen dn/dlnM at the bin centre (0 until filled) */
+    double *count;     /**< groups per bin */
+    double *dndlnm;    /**< count / (V dlogm ln 10) [(h/Mpc)^3] */
+    double *error;     /**< sqrt(count) / (V dlogm ln 10) */
+    double *st;        /**< Sheth & Tormen dn/dlnM at the bin centre (0 until filled) */
 };
 
 /** Bin the masses of n groups: bin i holds lo + i dlogm <= log10 M < lo + (i+1) dlogm, with lo the

@@ -28,7 +28,7 @@ struct fof_mass_function *fof_mass_function_measure(const struct fof_group *g, i
     mf->n_bins = n ? (int)((int64_t)floor(hi / dlogm) - i0 + 1) : 0;
     int nb = mf->n_bins;
     double *b = lm_calloc("fof.massfn", 7 * (size_t)(nb > 0 ? nb : 1), sizeof *b);
-    double **cols[7] = {&mf->log10m, &mf->mass,   &mf->mean_mass, &mf->count,
+    double **cols[7] = {&mf->log10m, &mf->mass,  &mf->mean_mass, &mf->count,
                         &mf->dndlnm, &mf->error, &mf->st};
     for (int c = 0; c < 7; c++)
         *cols[c] = b + (size_t)c * (nb > 0 ? nb : 1);

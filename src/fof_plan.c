@@ -112,8 +112,8 @@ static void ghost_destinations(const struct fof_plan *p, const struct particles 
 
 /** Merge component labels (label[root]) across ranks through the ghost copies until no label
  *  changes; returns the number of rounds. */
-static int merge_labels(struct fof_exchange *x, int64_t n_own, const int32_t *root,
-                        uint64_t *label, MPI_Comm comm)
+static int merge_labels(struct fof_exchange *x, int64_t n_own, const int32_t *root, uint64_t *label,
+                        MPI_Comm comm)
 {
     timer_start("fof.merge");
     int64_t ng = fof_exchange_n_ghosts(x);

@@ -82,7 +82,7 @@ struct jerald_params {
 };
 
 struct fof_params {
-    const char *input; /**< snapshot to search; "" = the run's particles */
+    const char *input;     /**< snapshot to search; "" = the run's particles */
     double linking_length; /**< b, in units of the mean interparticle spacing */
     long min_length;
     bool write_members;

@@ -14,9 +14,8 @@
 
 /* The stages `lemur run` can chain; a NULL function is a stage this build does not have. */
 static const struct pipeline_stage stages[] = {
-    {"ic", ic_command},     {"emulate", stage_emulate},
-    {"power", stage_power}, {"jerald", stage_jerald},
-    {"fof", stage_fof},     {"bias", NULL},
+    {"ic", ic_command},       {"emulate", stage_emulate}, {"power", stage_power},
+    {"jerald", stage_jerald}, {"fof", stage_fof},         {"bias", NULL},
 };
 static const int n_stages = (int)(sizeof stages / sizeof stages[0]);
 

@@ -72,8 +72,8 @@ static void header_of(const struct params *p, const struct snapshot_header *hdr,
     h->link_b = p->fof.linking_length;
     h->link = p->fof.linking_length * hdr->box_size / cbrt(n);
     h->min_length = p->fof.min_length;
-    h->particle_mass = hdr->mass[1] > 0 ? hdr->mass[1]
-                                        : fof_mean_density(h->omega0) * pow(hdr->box_size, 3) / n;
+    h->particle_mass =
+        hdr->mass[1] > 0 ? hdr->mass[1] : fof_mean_density(h->omega0) * pow(hdr->box_size, 3) / n;
     h->n_particles = (int64_t)n;
     h->input = input;
     h->config = p->effective;
@@ -211,8 +211,8 @@ static void halo_spectra(const struct params *p, struct particles *parts,
         power_measure(pp, 1, &hh, &mm, s[2 + 2 * w]);
     }
     write_halo_power(p, pp, s, n_groups, h, n_mesh, comm);
-    msg_info("fof: halo spectra on a %ld^3 mesh, %d bins; wrote %s/halo_power.hdf5 and .txt", n,
-             nb, p->output.dir);
+    msg_info("fof: halo spectra on a %ld^3 mesh, %d bins; wrote %s/halo_power.hdf5 and .txt", n, nb,
+             p->output.dir);
     for (int i = 0; i < 5; i++)
         power_spectrum_destroy(&s[i]);
     lm_free(mm);
@@ -236,7 +236,8 @@ int stage_fof(const struct params *p, MPI_Comm comm)
     header_of(p, &hdr, input, &h);
     struct lm_err err = {{0}};
     if (h.link >= 0.5 * h.box)
-        lm_err_set(&err, "fof.linking_length: %g gives ℓ = %g Mpc/h for %.0f particles in a box "
+        lm_err_set(&err,
+                   "fof.linking_length: %g gives ℓ = %g Mpc/h for %.0f particles in a box "
                    "of %g Mpc/h; expected ℓ below half the box",
                    p->fof.linking_length, h.link, (double)h.n_particles, h.box);
     comm_agree(comm, &err);
@@ -245,7 +246,9 @@ int stage_fof(const struct params *p, MPI_Comm comm)
                             .min_length = p->fof.min_length,
                             .particle_mass = h.particle_mass,
                             .members = p->fof.write_members,
-                            .n_slab_cells = (int)(n_slab < 1 ? 1 : n_slab > 65536 ? 65536 : n_slab)};
+                            .n_slab_cells = (int)(n_slab < 1       ? 1
+                                                  : n_slab > 65536 ? 65536
+                                                                   : n_slab)};
     msg_info("fof: %s: %.0f particles, box %g Mpc/h, z = %g; b = %g, ℓ = %.6g Mpc/h, "
              "min_length %ld",
              input, (double)h.n_particles, h.box, h.redshift, h.link_b, h.link, h.min_length);

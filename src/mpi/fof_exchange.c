@@ -111,8 +111,8 @@ void fof_exchange_fill(struct fof_exchange *x, const struct particles *src, stru
         c3[2 * P + q] = to_int(3 * (int64_t)x->recv_count[q], "ghost coordinates");
         c3[3 * P + q] = to_int(3 * (int64_t)x->recv_displ[q], "ghost coordinates");
     }
-    MPI_CHECK(MPI_Alltoallv(sf, c3, c3 + P, MPI_FLOAT, rf, c3 + 2 * P, c3 + 3 * P, MPI_FLOAT,
-                            x->comm));
+    MPI_CHECK(
+        MPI_Alltoallv(sf, c3, c3 + P, MPI_FLOAT, rf, c3 + 2 * P, c3 + 3 * P, MPI_FLOAT, x->comm));
     alltoallv_u64(x);
     for (int64_t g = 0; g < x->n_ghosts; g++) {
         for (int d = 0; d < 3; d++)
@@ -198,8 +198,8 @@ void *fof_exchange_records(MPI_Comm comm, const void *recs, int64_t n, size_t re
     }
     char *sb = alloc_n(n, rec_bytes), *rb = alloc_n(r, rec_bytes);
     for (int64_t k = 0; k < n; k++)
-        memcpy(sb + (size_t)(cnt[dest[k]]++) * rec_bytes, (const char *)recs + (size_t)k * rec_bytes,
-               rec_bytes);
+        memcpy(sb + (size_t)(cnt[dest[k]]++) * rec_bytes,
+               (const char *)recs + (size_t)k * rec_bytes, rec_bytes);
     MPI_Datatype t = record_type(rec_bytes);
     MPI_CHECK(MPI_Alltoallv(sb, c, c + P, t, rb, c + 2 * P, c + 3 * P, t, comm));
     MPI_Type_free(&t);

@@ -45,8 +45,9 @@ void fof_exchange_fill(struct fof_exchange *x, const struct particles *src, stru
 void fof_exchange_forward(struct fof_exchange *x, const uint64_t *values, const int32_t *map,
                           uint64_t *ghost_values);
 
-/** Backward: ghost g sends ghost_values[g] to its owner, which lowers values[map[idx[k]]] (map NULL:
- *  values[idx[k]]) to it when smaller. Returns the number of values lowered here. Collective. */
+/** Backward: ghost g sends ghost_values[g] to its owner, which lowers values[map[idx[k]]] (map
+ * NULL: values[idx[k]]) to it when smaller. Returns the number of values lowered here. Collective.
+ */
 int64_t fof_exchange_backward_min(struct fof_exchange *x, const uint64_t *ghost_values,
                                   uint64_t *values, const int32_t *map);
 

@@ -21,8 +21,8 @@ static hid_t create_file(const char *tmp)
 }
 
 /** Dataset name of n rows of `cols` columns (cols 1: a vector). */
-static bool write_data(hid_t loc, const char *name, hid_t mem, hid_t file_type, int64_t n,
-                       int cols, const void *data)
+static bool write_data(hid_t loc, const char *name, hid_t mem, hid_t file_type, int64_t n, int cols,
+                       const void *data)
 {
     hsize_t dims[2] = {(hsize_t)n, (hsize_t)cols};
     hid_t space = H5Screate_simple(cols > 1 ? 2 : 1, dims, NULL);
@@ -149,10 +149,10 @@ static bool write_files(const char *base, const struct fof_catalogue *c,
         file_name(tmp, sizeof tmp, base, i, n_files, true);
         hid_t f = create_file(tmp);
         ok = f >= 0;
-        ok = ok && write_header(f, h, g1 - g0, c->n_groups, c->member_ids ? ids : 0, ids_total,
-                                n_files);
-        ok = ok && write_groups(f, c->groups + g0, g1 - g0,
-                                c->member_ids ? c->member_ids + id0 : NULL);
+        ok = ok &&
+             write_header(f, h, g1 - g0, c->n_groups, c->member_ids ? ids : 0, ids_total, n_files);
+        ok = ok &&
+             write_groups(f, c->groups + g0, g1 - g0, c->member_ids ? c->member_ids + id0 : NULL);
         ok = ok && h5io_attr_write_string(f, "lemur_config", h->config ? h->config : "");
         if (f >= 0)
             ok &= H5Fclose(f) >= 0;
@@ -189,8 +189,8 @@ static bool write_mf_hdf5(const char *path, const struct fof_mass_function *mf,
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     hid_t f = create_file(tmp);
     bool ok = f >= 0;
-    const char *names[7] = {"log10M", "M", "M_mean", "count", "dndlnM", "dndlnM_error",
-                            "dndlnM_ST"};
+    const char *names[7] = {"log10M",       "M",        "M_mean", "count", "dndlnM",
+                            "dndlnM_error", "dndlnM_ST"};
     const double *cols[7] = {mf->log10m, mf->mass,  mf->mean_mass, mf->count,
                              mf->dndlnm, mf->error, mf->st};
     for (int c = 0; c < 7 && ok; c++)
@@ -201,8 +201,9 @@ static bool write_mf_hdf5(const char *path, const struct fof_mass_function *mf,
     ok = ok && attr_i32(f, "MinLength", (int)h->min_length);
     ok = ok && attr_f64(f, "ParticleMass", h->particle_mass);
     ok = ok && h5io_attr_write_string(f, "mass_unit", "1e10 Msun/h");
-    ok = ok && h5io_attr_write_string(f, "reference", "Sheth & Tormen 1999 (A 0.3222, a 0.707, "
-                                                      "p 0.3, delta_c 1.686)");
+    ok = ok && h5io_attr_write_string(f, "reference",
+                                      "Sheth & Tormen 1999 (A 0.3222, a 0.707, "
+                                      "p 0.3, delta_c 1.686)");
     ok = ok && h5io_attr_write_string(f, "input", h->input ? h->input : "");
     ok = ok && h5io_attr_write_string(f, "config", h->config ? h->config : "");
     if (f >= 0)
@@ -221,8 +222,9 @@ static bool write_mf_text(const char *path, const struct fof_mass_function *mf,
     FILE *fp = fopen(tmp, "w");
     if (!fp)
         return false;
-    fprintf(fp, "# FoF mass function: b = %g, min_length %ld, z = %g, box %g Mpc/h, V %.10e "
-                "(Mpc/h)^3, dlog10M %g, M in 1e10 Msun/h\n",
+    fprintf(fp,
+            "# FoF mass function: b = %g, min_length %ld, z = %g, box %g Mpc/h, V %.10e "
+            "(Mpc/h)^3, dlog10M %g, M in 1e10 Msun/h\n",
             h->link_b, h->min_length, h->redshift, h->box, mf->volume, mf->dlogm);
     fprintf(fp, "# log10M M M_mean count dndlnM dndlnM_error dndlnM_ST\n");
     for (int i = 0; i < mf->n_bins; i++)
@@ -247,8 +249,7 @@ bool fof_io_write_mass_function(const char *base, const struct fof_mass_function
             ok = write_mf_text(path, mf, h);
         }
         if (!ok)
-            lm_err_set(err, "cannot write %s (check that output.dir exists and is writable)",
-                       path);
+            lm_err_set(err, "cannot write %s (check that output.dir exists and is writable)", path);
     }
     return comm_agree_soft(comm, err);
 }

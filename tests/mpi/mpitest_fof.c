@@ -42,9 +42,9 @@ static void make_points(int64_t n, float *x[3], uint64_t *id)
         int blob = (int)(hash64((uint64_t)i * 7 + 1) % 12);
         for (int d = 0; d < 3; d++) {
             double u = unit((uint64_t)i * 3 + (uint64_t)d + 1000);
-            double p = blob < 8 ? (d == 0 ? cx[blob] : (d == 1 ? 36.8 : 7.0 * blob)) +
-                                      (u - 0.5) * 5.0
-                                : u * L;
+            double p = blob < 8
+                           ? (d == 0 ? cx[blob] : (d == 1 ? 36.8 : 7.0 * blob)) + (u - 0.5) * 5.0
+                           : u * L;
             p = fmod(p + L, L);
             x[d][i] = (float)p;
             if (x[d][i] >= (float)L)
@@ -193,11 +193,8 @@ static struct particles *share(MPI_Comm comm, bool everything)
 
 static void find_groups(MPI_Comm comm, bool everything, struct fof_catalogue *c)
 {
-    struct fof_options o = {.link = LINK,
-                            .min_length = 5,
-                            .particle_mass = 2.5,
-                            .members = true,
-                            .n_slab_cells = 37};
+    struct fof_options o = {
+        .link = LINK, .min_length = 5, .particle_mass = 2.5, .members = true, .n_slab_cells = 37};
     struct particles *p = share(comm, everything);
     struct fof_plan *plan = fof_plan_create(&o, L, comm);
     fof_plan_execute(plan, p, c);
@@ -224,8 +221,10 @@ static void test_distributed_vs_rank0(void)
         struct fof_catalogue one;
         find_groups(self, true, &one);
         T_CHECK(all.n_groups > 8, "only %lld groups", (long long)all.n_groups);
-        T_CHECK(same_catalogue(&all, &one), "catalogue differs from rank 0 alone (%lld vs %lld "
-                "groups)", (long long)all.n_groups, (long long)one.n_groups);
+        T_CHECK(same_catalogue(&all, &one),
+                "catalogue differs from rank 0 alone (%lld vs %lld "
+                "groups)",
+                (long long)all.n_groups, (long long)one.n_groups);
         /* groups = brute-force components of >= 5 members */
         struct particles *p = share(self, true);
         int32_t *root = lm_malloc("test", N_DIST * sizeof *root);

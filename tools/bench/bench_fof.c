@@ -57,10 +57,8 @@ int main(int argc, char **argv)
     int repeats = argc > 4 ? atoi(argv[4]) : 2, rank = comm_rank(comm), size = comm_size(comm);
     double box = n * 1000.0 / 512.0;
     struct particles *p = za_particles(n, box, lpt, comm);
-    struct fof_options o = {.link = b * box / n,
-                            .min_length = 20,
-                            .particle_mass = 1,
-                            .n_slab_cells = n};
+    struct fof_options o = {
+        .link = b * box / n, .min_length = 20, .particle_mass = 1, .n_slab_cells = n};
     struct fof_plan *plan = fof_plan_create(&o, box, comm);
     struct fof_catalogue cat;
     fof_plan_execute(plan, p, &cat); /* warm-up, and the migration from the IC slabs */
