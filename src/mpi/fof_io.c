@@ -57,6 +57,7 @@ static bool write_header(hid_t f, const struct fof_io_header *h, int64_t n_this,
     ok = ok && attr_u64(g, "Nids_ThisFile", (uint64_t)ids_this);
     ok = ok && attr_u64(g, "Nids_Total", (uint64_t)ids_total);
     ok = ok && attr_u64(g, "Nsubhalos_ThisFile", 0) && attr_u64(g, "Nsubhalos_Total", 0);
+    ok = ok && attr_u64(g, "Nsubgroups_ThisFile", 0) && attr_u64(g, "Nsubgroups_Total", 0);
     ok = ok && attr_i32(g, "NumFiles", n_files);
     ok = ok && attr_f64(g, "BoxSize", h->box) && attr_f64(g, "Time", h->time);
     ok = ok && attr_f64(g, "Redshift", h->redshift) && attr_f64(g, "Omega0", h->omega0);
@@ -120,6 +121,11 @@ static bool write_groups(hid_t f, const struct fof_group *g, int64_t n, const ui
     }
     if (grp >= 0)
         H5Gclose(grp);
+    /* an empty Subhalo group, as Gadget-4 readers (yt's) expect one */
+    hid_t sub = H5Gcreate2(f, "Subhalo", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ok = ok && sub >= 0;
+    if (sub >= 0)
+        H5Gclose(sub);
     lm_free(len);
     lm_free(fb);
     lm_free(first);

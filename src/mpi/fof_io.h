@@ -5,13 +5,15 @@
  * Catalogue "<base>.hdf5" (one file) or "<base>.<i>.hdf5", i < n_files (groups split in catalogue
  * order into n_files nearly equal contiguous parts):
  *   /Header  attributes Ngroups_ThisFile, Ngroups_Total (uint64), Nids_ThisFile, Nids_Total
- *            (uint64: member IDs written), Nsubhalos_ThisFile, Nsubhalos_Total (0), NumFiles,
+ *            (uint64: member IDs written), Nsubhalos_ThisFile, Nsubhalos_Total,
+ *            Nsubgroups_ThisFile, Nsubgroups_Total (0: FoF groups only), NumFiles,
  *            BoxSize, Time, Redshift, Omega0, OmegaLambda, HubbleParam, LinkingLength (b),
  *            MinLength, FlagDoubleprecision (0)
  *   /Group   GroupLen (int32), GroupMass, GroupPos [n,3], GroupVel [n,3], GroupVelDisp,
  *            GroupRadius (float32), GroupFirstID (uint64), GroupLenType [n,6] (int32),
  *            GroupMassType [n,6] (float32); with members: MemberIDs (uint64, group by group) and
  *            MemberOffset (int64, the first entry of each group in this file's MemberIDs)
+ *   /Subhalo (empty; Gadget-4 readers such as yt's look for it)
  *   root attribute "lemur_config": the effective configuration.
  * Mass function "<base>.hdf5" with datasets log10M, M, M_mean, count, dndlnM, dndlnM_error,
  * dndlnM_ST and attributes, and "<base>.txt" with one row per bin.

@@ -8,7 +8,8 @@ sorted by ID, unwrapped around the first, sums in float64).
 
 Cases:
   - ZA and 2LPT boxes from `lemur ic` (b = 0.35, min_length 5 so small boxes have groups): the
-    same groups (sizes, member sets, first IDs, order) and properties to 1e-6;
+    same groups (sizes, member sets, first IDs, order) and properties to 1e-6; the same catalogue
+    at 3 ranks and from `lemur run` with the particles handed over in memory;
   - planted compact clusters straddling the slab faces of 2 and 3 ranks (odd 37-cell slabs) and
     the periodic boundary in x, y, z: the catalogue is bitwise the same at 1, 2 and 3 ranks, and
     with fof.n_files = 3 the files concatenate to the one-file catalogue;
@@ -176,6 +177,13 @@ run: {{stages: [ic]}}
     label = "ZA" if lpt == 1 else "2LPT"
     compare(f"{label} 64 Mpc/h 32^3", read_catalogue(out), groups, x, v, ids, box, mass)
     one = read_catalogue(out)
+    if lpt == 1:  # the fof stage of `lemur run`, on the IC particles held in memory
+        r = subprocess.run([LEMUR, "run", prm, "run.stages=[ic, fof]", f"output.dir={out}run"],
+                           capture_output=True, text=True)
+        chained = read_catalogue(out + "run") if r.returncode == 0 else None
+        report("lemur run with stages ic, fof: the same catalogue from memory",
+               chained is not None and "taken from memory" in r.stdout + r.stderr
+               and all(np.array_equal(one[k], chained[k]) for k in GROUP_SETS))
     r = run(3, prm, f"fof.input={snap}", f"output.dir={out}3")
     if r.returncode == 0:
         three = read_catalogue(out + "3")
@@ -338,7 +346,9 @@ def types_case(out):
         h = f["Header"].attrs
         ok &= h["Ngroups_ThisFile"].dtype == np.uint64 and h["LinkingLength"] == 0.2
         ok &= all(k in h for k in ("NumFiles", "BoxSize", "Time", "Redshift", "Omega0",
-                                   "OmegaLambda", "HubbleParam", "MinLength"))
+                                   "OmegaLambda", "HubbleParam", "MinLength", "Nids_ThisFile",
+                                   "Nsubgroups_ThisFile"))
+        ok &= "Subhalo" in f
     report("fof_tab: Gadget-4 names and types", bool(ok))
 
 

@@ -99,6 +99,8 @@ int main(int argc, char **argv)
             printf("%-12s %10.3f\n", phases[i], t_phase[i]);
         printf("%-12s %10.3f   %.3g particles/s, %.3g per core, CPU/wall %.2f\n", "total", wall,
                np / wall, np / wall / (size * omp_get_max_threads()), cpu / wall);
+        printf("per CPU second: %.3g particles/s per core (the rate on an unshared core)\n",
+               np / (cpu * size));
         printf("memory beyond the particle store: %.1f B/particle (peak over ranks)\n", per_part);
     }
     fof_catalogue_free(&cat);
