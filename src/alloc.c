@@ -116,6 +116,7 @@ char *lm_strdup(const char *label, const char *s)
 
 size_t alloc_current(void) { return g_current; }
 size_t alloc_peak(void) { return g_peak; }
+void alloc_peak_reset(void) { g_peak = g_current; }
 
 size_t alloc_label_peak(const char *label)
 {

@@ -27,6 +27,8 @@ char *lm_strdup(const char *label, const char *s);
 size_t alloc_current(void);
 /** Peak of alloc_current since start. */
 size_t alloc_peak(void);
+/** Restart the peak from the current total (to measure one phase of a program). Local. */
+void alloc_peak_reset(void);
 /** Peak bytes of one label (0 when the label was never used). Local. */
 size_t alloc_label_peak(const char *label);
 

@@ -92,6 +92,15 @@ const struct config_key params_schema[] = {
     {"jerald.maps.*.depletion.kl", CONFIG_REAL, NULL, "(0, inf)", "hi maps: kl of the depletion filter [h/Mpc]", NONE},
     {"jerald.maps.*.depletion.nu", CONFIG_REAL, NULL, NULL, "hi maps: nu of the depletion filter", NONE},
     {"jerald.maps.*.depletion.xi", CONFIG_REAL, NULL, NULL, "hi maps: constant xi added to the depletion filter", NONE},
+    /* fof */
+    {"fof.input", CONFIG_STRING, "", NULL, "snapshot to search for friends-of-friends groups (lemur fof); empty: the run's particles", AT(fof.input)},
+    {"fof.linking_length", CONFIG_REAL, "0.2", "(0, 1)", "linking length b in units of the mean interparticle spacing L / N^(1/3)", AT(fof.linking_length)},
+    {"fof.min_length", CONFIG_INT, "20", "[1, 2147483647]", "fewest members of a group kept in the catalogue", AT(fof.min_length)},
+    {"fof.write_members", CONFIG_BOOL, "false", NULL, "also write the member ParticleIDs (Group/MemberIDs, Group/MemberOffset)", AT(fof.write_members)},
+    {"fof.n_files", CONFIG_INT, "1", "[1, 65536]", "files per fof_tab catalogue", AT(fof.n_files)},
+    {"fof.dlogm", CONFIG_REAL, "0.1", "(0, 2]", "mass-function bin width in log10 M", AT(fof.dlogm)},
+    {"fof.spectra", CONFIG_BOOL, "true", NULL, "halo auto and halo-matter cross spectra and bias b(k) on the power.* mesh", AT(fof.spectra)},
+    {"fof.n_slab_cells", CONFIG_INT, "0", "[0, 65536]", "x resolution of the slab decomposition; 0: the particle grid (N^(1/3))", AT(fof.n_slab_cells)},
     /* output */
     {"output.dir", CONFIG_STRING, "output", NULL, "directory of every output (created if missing)", AT(output.dir)},
     {"output.snapshot_files", CONFIG_INT, "1", "[1, 65536]", "files per IC snapshot", AT(output.snapshot_files)},

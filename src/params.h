@@ -84,6 +84,17 @@ struct jerald_params {
     const char *input;
 };
 
+struct fof_params {
+    const char *input;     /**< snapshot to search; "" = the run's particles */
+    double linking_length; /**< b, in units of the mean interparticle spacing */
+    long min_length;
+    bool write_members;
+    long n_files;
+    double dlogm;
+    bool spectra;
+    long n_slab_cells;
+};
+
 struct output_params {
     const char *dir;
     long snapshot_files;
@@ -104,6 +115,7 @@ struct params {
     struct particles_params particles;
     struct power_params power;
     struct jerald_params jerald;
+    struct fof_params fof;
     struct output_params output;
     struct run_params run;
     struct config *cfg; /**< the finalized configuration (dynamic keys, echo) */

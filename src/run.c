@@ -30,6 +30,7 @@ static unsigned jerald_uses(const struct params *p)
 {
     return *p->jerald.input ? 0u : RUN_PARTICLES;
 }
+static unsigned fof_uses(const struct params *p) { return *p->fof.input ? 0u : RUN_PARTICLES; }
 
 /* clang-format off */
 const struct stage run_stages[] = {
@@ -49,6 +50,11 @@ const struct stage run_stages[] = {
      "paint dark-matter, stellar and HI maps with displacement layers",
      "Applies the Green's-function displacement layers of jerald.maps.* to the particles and\n"
      "writes the maps and their spectra."},
+    {"fof", stage_fof, RUN_PARTICLES, 0, fof_uses,
+     "friends-of-friends haloes: catalogue, mass function, halo spectra",
+     "Finds friends-of-friends groups of fof.input (or the run's particles), writes the\n"
+     "Gadget-4 fof_tab catalogue, the mass function with the Sheth & Tormen curve and the\n"
+     "halo auto, halo-matter cross spectra and bias."},
 };
 /* clang-format on */
 const int run_n_stages = (int)(sizeof run_stages / sizeof run_stages[0]);

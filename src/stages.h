@@ -52,6 +52,11 @@ bool stage_power(struct run *r, struct lm_err *err);
  *  emulator.model is set, else the IC particles. Local. */
 void stage_particles_path(const struct params *p, char *out, size_t cap);
 
+/** `lemur fof`: friends-of-friends groups of fof.input (empty: the run's particles), written as a
+ *  Gadget-4 fof_tab catalogue with the mass function (and Sheth & Tormen curve) and the halo
+ *  spectra and bias under output.dir (stage_fof.c). Collective on comm. */
+bool stage_fof(struct run *r, struct lm_err *err);
+
 /** `lemur compare`: P_AA, P_BB, P_AB, r(k), 1 - r^2 and T(k) of power.input (A) against
  *  power.reference (B), written under output.dir. Collective on comm. */
 bool stage_compare(const struct params *p, MPI_Comm comm, struct lm_err *err);
