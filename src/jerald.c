@@ -10,7 +10,7 @@
 #include "mpi/fft.h"
 #include "mpi/migrate.h"
 #include "mpi/paint.h"
-#include "power.h"
+#include "power_plan.h"
 #include "timer.h"
 
 /** Default number of particles read out per collective call. */

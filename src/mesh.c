@@ -29,3 +29,14 @@ void fft_kiter_begin(struct fft_kiter *it, const struct fft_layout *l)
 {
     fft_kiter_begin_rows(it, l, 0, fft_kiter_n_rows(l));
 }
+
+bool fft_check_size(const int n[3], const char *key, struct lm_err *err)
+{
+    for (int d = 0; d < 3; d++)
+        if (n[d] < 2 || n[d] > 65536)
+            return lm_err_set(err,
+                              "%s: mesh side %d along axis %d is %d; expected an integer in "
+                              "[2, 65536] (FFTW-MPI r2c needs at least 2 nodes per axis)",
+                              key, d, d, n[d]);
+    return true;
+}

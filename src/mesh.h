@@ -30,6 +30,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "error.h"
+
 /** Where this rank's data lie, real and complex (all counts in elements, not bytes). */
 struct fft_layout {
     int n[3];                /**< global real mesh */
@@ -127,5 +129,9 @@ static inline void fft_kiter_next(struct fft_kiter *it)
     fft_kiter_set_row(it);
     fft_kiter_set_z(it);
 }
+
+/** Check that n is a mesh lemur can transform (each side in [2, 65536]); on failure err names
+ *  key (e.g. "power.n_mesh") and the value. Local. */
+bool fft_check_size(const int n[3], const char *key, struct lm_err *err);
 
 #endif

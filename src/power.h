@@ -16,22 +16,17 @@
  *   shot noise V Σw^2/(Σw)^2 (V/N_part for unit weights), momentum V Σw^2|v|^2/(Σw)^2; reported,
  *   subtracted from auto spectra only on request.
  *
- * A struct power_plan owns the FFT plan, the painter and the bins of one mesh; meshes are buffers
- * of power_mesh_alloc. The measuring functions are collective; sums are taken in double and
- * reduced over the ranks, so every rank holds the same spectrum.
+ * This header holds the options, bins and spectra and their local helpers; the distributed
+ * measurement (painting, FFT, binning over the ranks) is power_plan.h.
  */
 #ifndef LEMUR_POWER_H
 #define LEMUR_POWER_H
 
-#include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "error.h"
 #include "particles.h"
-
-struct decomp;
-struct fft_plan;
 
 /** Multipoles measured: ℓ = 0, 2, 4. */
 #define POWER_N_ELL 3
@@ -64,53 +59,14 @@ struct power_spectrum {
     double *n_modes;        /**< modes per bin, k and -k counted */
 };
 
-struct power_plan;
-
 /** Check options against the mesh; err names the power.* key. Local. */
 bool power_options_check(const struct power_options *o, const int n[3], const double box[3],
                          struct lm_err *err);
 
-/** Create a plan for meshes of n[0] x n[1] x n[2] nodes in a box of sides box[] (Mpc/h): the FFT
- *  plan, the painter (up to 3 fields) and, with interlacing, a scratch mesh. Collective on comm.
- *  Free with power_plan_destroy. */
-struct power_plan *power_plan_create(const int n[3], const double box[3],
-                                     const struct power_options *o, MPI_Comm comm);
-/** Free the plan (NULL-safe); sets *p = NULL. Collective. */
-void power_plan_destroy(struct power_plan **p);
-
-/** The slab decomposition particles must be migrated to before painting. Local. */
-const struct decomp *power_plan_decomp(const struct power_plan *p);
-/** The plan's FFT. Local. */
-const struct fft_plan *power_plan_fft(const struct power_plan *p);
-/** Number of bins and their lower edge and width (h/Mpc). Local. */
-int power_plan_n_bins(const struct power_plan *p);
-double power_plan_kmin(const struct power_plan *p);
-double power_plan_dk(const struct power_plan *p);
-/** Upper limit kmax actually used (h/Mpc). Local. */
-double power_plan_kmax(const struct power_plan *p);
-/** Box volume L0 L1 L2 ((Mpc/h)^3). Local. */
-double power_plan_volume(const struct power_plan *p);
-
-/** A zeroed mesh buffer of the plan (real and complex views); the caller frees it with lm_free.
- *  Local. */
-float *power_mesh_alloc(const struct power_plan *p, const char *label);
-
-/** δ_k of the particles (migrated to power_plan_decomp; weights p->w if present): paint, FFT,
- *  normalise, interlace and compensate. out is a mesh of the plan. sums (may be NULL) receives
- *  the global particle sums. Collective. */
-void power_density(struct power_plan *p, const struct particles *parts, float *out,
-                   struct power_sums *sums);
-
-/** p_d,k, d = 0, 1, 2, of the particles' momentum field (needs PARTICLES_VEL; migrated as for
- *  power_density). Collective. */
-void power_momentum(struct power_plan *p, const struct particles *parts, float *const out[3],
-                    struct power_sums *sums);
-
-/** Spectrum V ⟨Σ_c Re a_c b_c*⟩ of n_comp pairs of k-space meshes (a == b for auto spectra),
- *  with the multipoles ℓ = 2, 4 when n_ell == POWER_N_ELL. out must come from
- *  power_spectrum_create(power_plan_n_bins(p), n_ell). Collective. */
-void power_measure(struct power_plan *p, int n_comp, float *const a[], float *const b[],
-                   struct power_spectrum *out);
+/** The bins of o on an n mesh in a box of sides box[]: lower edge *kmin, width *dk and upper
+ *  limit *kmax (h/Mpc; defaults filled in). @return the number of bins. Local. */
+int power_bins(const struct power_options *o, const int n[3], const double box[3], double *kmin,
+               double *dk, double *kmax);
 
 /** Allocate a spectrum of n_bins bins and n_ell multipoles (1 or POWER_N_ELL). Local. */
 struct power_spectrum *power_spectrum_create(int n_bins, int n_ell);

@@ -32,7 +32,7 @@
 #include "mpi/migrate.h"
 #include "mpi/power_io.h"
 #include "mpi/snapshot.h"
-#include "power.h"
+#include "power_plan.h"
 #include "run.h"
 #include "stages.h"
 #include "timer.h"

@@ -36,7 +36,7 @@
 #include "mpi/power_io.h"
 #include "mpi/snapshot.h"
 #include "emulate_stage.h"
-#include "power.h"
+#include "power_plan.h"
 #include "run.h"
 #include "stage_ic.h"
 #include "timer.h"

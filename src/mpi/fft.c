@@ -28,17 +28,6 @@ static void fft_init_once(void)
     done = true;
 }
 
-bool fft_check_size(const int n[3], const char *key, struct lm_err *err)
-{
-    for (int d = 0; d < 3; d++)
-        if (n[d] < 2 || n[d] > 65536)
-            return lm_err_set(err,
-                              "%s: mesh side %d along axis %d is %d; expected an integer in "
-                              "[2, 65536] (FFTW-MPI r2c needs at least 2 nodes per axis)",
-                              key, d, d, n[d]);
-    return true;
-}
-
 void fft_local_size(const int n[3], const double box[3], unsigned flags, MPI_Comm comm,
                     struct fft_layout *out)
 {

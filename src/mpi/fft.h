@@ -33,10 +33,6 @@ enum fft_flags {
 
 struct fft_plan;
 
-/** Check that n is a mesh lemur can transform (each side in [2, 65536]); on failure err names
- *  key (e.g. "power.n_mesh") and the value. Local. */
-bool fft_check_size(const int n[3], const char *key, struct lm_err *err);
-
 /** Query the layout a plan over n with these flags will have, without planning, so that buffers
  *  can be sized first (FFTW's local_size). box may be NULL (then L_d = 1). Collective on comm. */
 void fft_local_size(const int n[3], const double box[3], unsigned flags, MPI_Comm comm,

@@ -20,7 +20,7 @@
 #include "mpi/decomp.h"
 #include "mpi/migrate.h"
 #include "particles.h"
-#include "power.h"
+#include "power_plan.h"
 
 struct setup {
     int n[3];

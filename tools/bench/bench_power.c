@@ -33,7 +33,7 @@
 #include "mpi/migrate.h"
 #include "mpi/paint.h"
 #include "particles.h"
-#include "power.h"
+#include "power_plan.h"
 #include "timer.h"
 #include "bench_common.h"
 

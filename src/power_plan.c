@@ -1,0 +1,313 @@
+/* power_plan — power spectra of particle sets on distributed meshes (power_plan.h). */
+#include "power_plan.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "cic.h"
+#include "mpi/comm.h"
+#include "mpi/fft.h"
+#include "mpi/paint.h"
+#include "timer.h"
+struct power_plan {
+    struct power_options o;
+    struct fft_plan *fft;
+    struct paint_plan *paint;
+    double h[3], volume;
+    int n_bins;
+    double kmin, dk, kmax;
+    float *scratch;   /**< second mesh of interlacing (NULL without) */
+    double *win[3];   /**< per-axis CIC window sinc^2(k h / 2), by global index */
+    double *phase[3]; /**< per-axis interlacing phase e^{-i k h / 2} as (cos, sin) pairs */
+    double *acc;      /**< (2 + POWER_N_ELL) n_bins sums: weight, weight |k|, weight P_ℓ */
+    int64_t n_blocks, block_rows; /**< binning blocks of the local k-space rows */
+    double *partial;              /**< n_blocks x (2 + POWER_N_ELL) n_bins sums per block */
+};
+
+/** Most blocks the local k-space rows are binned in (their partial sums are kept). */
+#define POWER_MAX_BLOCKS 256
+
+static void make_tables(struct power_plan *p)
+{
+    const struct fft_layout *l = fft_layout(p->fft);
+    for (int d = 0; d < 3; d++) {
+        int len = d == 2 ? (int)l->nkz : l->n[d];
+        p->win[d] = lm_malloc("power.tables", (size_t)len * sizeof(double));
+        p->phase[d] = lm_malloc("power.tables", 2 * (size_t)len * sizeof(double));
+        for (int i = 0; i < len; i++) {
+            int m = d == 2 ? i : fft_signed_index(i, l->n[d]);
+            double k = 2 * M_PI * m / l->box[d];
+            double one[3] = {0, 0, 0}, kk[3] = {0, 0, 0};
+            one[d] = p->h[d];
+            kk[d] = k;
+            p->win[d][i] = cic_window(kk, one);
+            p->phase[d][2 * i] = cos(-0.5 * k * p->h[d]);
+            p->phase[d][2 * i + 1] = sin(-0.5 * k * p->h[d]);
+        }
+    }
+}
+
+struct power_plan *power_plan_create(const int n[3], const double box[3],
+                                     const struct power_options *o, MPI_Comm comm)
+{
+    struct lm_err err = {{0}};
+    power_options_check(o, n, box, &err);
+    comm_agree(comm, &err);
+    struct power_plan *p = lm_calloc("power.plan", 1, sizeof *p);
+    p->o = *o;
+    p->fft = fft_plan_create(n, box, FFT_PRECISION_FLOAT, o->fft_flags, NULL, comm);
+    p->paint = paint_plan_create(p->fft, 3, comm);
+    p->volume = box[0] * box[1] * box[2];
+    for (int d = 0; d < 3; d++)
+        p->h[d] = box[d] / n[d];
+    p->n_bins = power_bins(o, n, box, &p->kmin, &p->dk, &p->kmax);
+    p->scratch = o->interlace ? power_mesh_alloc(p, "power.interlace") : NULL;
+    size_t n_sums = (size_t)(2 + POWER_N_ELL) * p->n_bins;
+    p->acc = lm_malloc("power.bins", n_sums * sizeof(double));
+    int64_t rows = fft_kiter_n_rows(fft_layout(p->fft));
+    p->block_rows = (rows + POWER_MAX_BLOCKS - 1) / POWER_MAX_BLOCKS;
+    p->block_rows = p->block_rows > 0 ? p->block_rows : 1;
+    p->n_blocks = (rows + p->block_rows - 1) / p->block_rows;
+    p->partial = lm_malloc("power.bins",
+                           (size_t)(p->n_blocks > 0 ? p->n_blocks : 1) * n_sums * sizeof(double));
+    make_tables(p);
+    return p;
+}
+
+void power_plan_destroy(struct power_plan **plan)
+{
+    struct power_plan *p = *plan;
+    if (!p)
+        return;
+    for (int d = 0; d < 3; d++) {
+        lm_free(p->win[d]);
+        lm_free(p->phase[d]);
+    }
+    lm_free(p->acc);
+    lm_free(p->partial);
+    lm_free(p->scratch);
+    paint_plan_destroy(&p->paint);
+    fft_plan_destroy(&p->fft);
+    lm_free(p);
+    *plan = NULL;
+}
+
+const struct decomp *power_plan_decomp(const struct power_plan *p)
+{
+    return paint_plan_decomp(p->paint);
+}
+const struct fft_plan *power_plan_fft(const struct power_plan *p) { return p->fft; }
+int power_plan_n_bins(const struct power_plan *p) { return p->n_bins; }
+double power_plan_kmin(const struct power_plan *p) { return p->kmin; }
+double power_plan_dk(const struct power_plan *p) { return p->dk; }
+double power_plan_kmax(const struct power_plan *p) { return p->kmax; }
+double power_plan_volume(const struct power_plan *p) { return p->volume; }
+
+float *power_mesh_alloc(const struct power_plan *p, const char *label)
+{
+    return fft_alloc(p->fft, label);
+}
+
+/** Normalise, interlace and compensate the mode it of c. */
+static inline void finish_mode(const struct power_plan *p, const struct fft_kiter *it, float *c,
+                               const float *c2, double norm)
+{
+    ptrdiff_t j = 2 * it->index;
+    double re = c[j], im = c[j + 1];
+    if (c2) {
+        const double *px = &p->phase[0][2 * it->i[0]], *py = &p->phase[1][2 * it->i[1]],
+                     *pz = &p->phase[2][2 * it->i[2]];
+        double a = px[0] * py[0] - px[1] * py[1], b = px[0] * py[1] + px[1] * py[0];
+        double cr = a * pz[0] - b * pz[1], ci = a * pz[1] + b * pz[0];
+        re = 0.5 * (re + c2[j] * cr - c2[j + 1] * ci);
+        im = 0.5 * (im + c2[j] * ci + c2[j + 1] * cr);
+    }
+    double f = norm;
+    if (p->o.compensate)
+        f /= p->win[0][it->i[0]] * p->win[1][it->i[1]] * p->win[2][it->i[2]];
+    if (it->i[0] == 0 && it->i[1] == 0 && it->i[2] == 0)
+        f = 0; /* δ = ρ/ρ̄ - 1 has no mean */
+    c[j] = (float)(re * f);
+    c[j + 1] = (float)(im * f);
+}
+
+/* Compute kernel: normalise, interlace and compensate every local mode of c in one pass
+ * (threads take rows of modes). */
+static void field_finish(const struct power_plan *p, float *c, const float *c2, double norm)
+{
+    const struct fft_layout *l = fft_layout(p->fft);
+    const ptrdiff_t n_rows = fft_kiter_n_rows(l);
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t r = 0; r < n_rows; r++) {
+        struct fft_kiter it;
+        for (fft_kiter_begin_rows(&it, l, r, r + 1); !it.done; fft_kiter_next(&it))
+            finish_mode(p, &it, c, c2, norm);
+    }
+}
+
+/* Paint n_fields weightings of pts and take them to k space (interlaced one field at a time, so
+ * that a single scratch mesh suffices). */
+static void paint_to_k(struct power_plan *p, const struct cic_points *pts, int n_fields,
+                       float *const out[], double norm)
+{
+    if (!p->o.interlace) {
+        timer_start("power.paint");
+        paint_execute(p->paint, n_fields, out, pts, 0.0);
+        timer_stop("power.paint");
+    }
+    for (int f = 0; f < n_fields; f++) {
+        if (p->o.interlace) {
+            struct cic_points one = {.n = pts->n, .w = pts->w, .fw = {pts->fw[f]}};
+            memcpy(one.x, pts->x, sizeof one.x);
+            timer_start("power.paint");
+            paint_execute(p->paint, 1, &out[f], &one, 0.0);
+            paint_execute(p->paint, 1, &p->scratch, &one, -0.5);
+            timer_stop("power.paint");
+        }
+        timer_start("power.fft");
+        fft_r2c(p->fft, out[f]);
+        if (p->scratch)
+            fft_r2c(p->fft, p->scratch);
+        timer_stop("power.fft");
+        timer_start("power.kspace");
+        field_finish(p, out[f], p->scratch, norm);
+        timer_stop("power.kspace");
+    }
+}
+
+static void local_sums(const struct particles *parts, bool vel, struct power_sums *s)
+{
+    memset(s, 0, sizeof *s);
+    s->n_part = (double)parts->n;
+    for (int64_t i = 0; i < parts->n; i++) {
+        double w = parts->w ? parts->w[i] : 1.0, v2 = 0;
+        for (int d = 0; vel && d < 3; d++)
+            v2 += (double)parts->v[d][i] * parts->v[d][i];
+        s->sum_w += w;
+        s->sum_w2 += w * w;
+        s->sum_w2v2 += w * w * v2;
+    }
+}
+
+static void global_sums(struct power_plan *p, const struct particles *parts, bool vel,
+                        struct power_sums *out)
+{
+    struct power_sums s;
+    local_sums(parts, vel, &s);
+    double v[4] = {s.n_part, s.sum_w, s.sum_w2, s.sum_w2v2};
+    comm_sum_double(fft_comm(p->fft), v, 4);
+    *out = (struct power_sums){v[0], v[1], v[2], v[3]};
+    CHECK(out->sum_w > 0,
+          "power: the particles' total weight is %g (%g particles); nothing to "
+          "paint",
+          out->sum_w, out->n_part);
+}
+
+static struct cic_points points_of(const struct particles *parts)
+{
+    struct cic_points pts = {.n = parts->n, .w = parts->w};
+    for (int d = 0; d < 3; d++)
+        pts.x[d] = parts->x[d];
+    return pts;
+}
+
+void power_density(struct power_plan *p, const struct particles *parts, float *out,
+                   struct power_sums *sums)
+{
+    struct power_sums s;
+    global_sums(p, parts, false, &s);
+    struct cic_points pts = points_of(parts);
+    paint_to_k(p, &pts, 1, &out, 1.0 / s.sum_w);
+    if (sums)
+        *sums = s;
+}
+
+void power_momentum(struct power_plan *p, const struct particles *parts, float *const out[3],
+                    struct power_sums *sums)
+{
+    CHECK(parts->fields & PARTICLES_VEL, "power: the momentum spectrum needs velocities");
+    struct power_sums s;
+    global_sums(p, parts, true, &s);
+    struct cic_points pts = points_of(parts);
+    for (int d = 0; d < 3; d++)
+        pts.fw[d] = parts->v[d];
+    paint_to_k(p, &pts, 3, out, 1.0 / s.sum_w);
+    if (sums)
+        *sums = s;
+}
+
+/** Bin Σ_c Re a_c b_c* over the modes of it's rows into the sums of one block. */
+static void bin_rows(const struct power_plan *p, struct fft_kiter *it, int n_comp, float *const a[],
+                     float *const b[], int n_ell, double *sums)
+{
+    int nb = p->n_bins, los = p->o.los;
+    double inv_dk = 1 / p->dk;
+    double *sw = sums, *swk = sw + nb, *swp = swk + nb;
+    for (; !it->done; fft_kiter_next(it)) {
+        if (it->k2 == 0)
+            continue;
+        double kk = sqrt(it->k2), u = (kk - p->kmin) * inv_dk;
+        u += 1e-12 * (fabs(u) + 1);
+        if (u < 0 || u >= nb)
+            continue;
+        int bin = (int)u;
+        double v = 0;
+        ptrdiff_t j = 2 * it->index;
+        for (int c = 0; c < n_comp; c++)
+            v += (double)a[c][j] * b[c][j] + (double)a[c][j + 1] * b[c][j + 1];
+        double w = it->weight;
+        sw[bin] += w;
+        swk[bin] += w * kk;
+        swp[bin] += w * v;
+        if (n_ell > 1) {
+            double mu2 = it->k[los] * it->k[los] / it->k2;
+            swp[nb + bin] += w * v * 0.5 * (3 * mu2 - 1);
+            swp[2 * nb + bin] += w * v * 0.125 * ((35 * mu2 - 30) * mu2 + 3);
+        }
+    }
+}
+
+/* Compute kernel: bin the local modes into p->acc. The rows are cut into blocks fixed by the
+ * layout alone; threads take blocks, each block sums its modes in row order, and the blocks'
+ * sums are added in block order, so the result is bitwise the same for any number of threads. */
+static void accumulate(struct power_plan *p, int n_comp, float *const a[], float *const b[],
+                       int n_ell)
+{
+    const struct fft_layout *l = fft_layout(p->fft);
+    const size_t n_sums = (size_t)(2 + POWER_N_ELL) * p->n_bins;
+    const int64_t n_blocks = p->n_blocks, block = p->block_rows;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t k = 0; k < n_blocks; k++) {
+        double *sums = p->partial + (size_t)k * n_sums;
+        memset(sums, 0, n_sums * sizeof(double));
+        struct fft_kiter it;
+        fft_kiter_begin_rows(&it, l, k * block, (k + 1) * block);
+        bin_rows(p, &it, n_comp, a, b, n_ell, sums);
+    }
+    memset(p->acc, 0, n_sums * sizeof(double));
+    for (int64_t k = 0; k < n_blocks; k++) {
+        const double *sums = p->partial + (size_t)k * n_sums;
+        for (size_t i = 0; i < n_sums; i++)
+            p->acc[i] += sums[i];
+    }
+}
+
+void power_measure(struct power_plan *p, int n_comp, float *const a[], float *const b[],
+                   struct power_spectrum *out)
+{
+    CHECK(out->n_bins == p->n_bins, "power: spectrum of %d bins for a plan of %d", out->n_bins,
+          p->n_bins);
+    timer_start("power.bin");
+    accumulate(p, n_comp, a, b, out->n_ell);
+    int nb = p->n_bins;
+    comm_sum_double(fft_comm(p->fft), p->acc, (2 + out->n_ell) * nb);
+    timer_stop("power.bin");
+    const double *sw = p->acc, *swk = sw + nb, *swp = swk + nb;
+    for (int i = 0; i < nb; i++) {
+        out->n_modes[i] = sw[i];
+        out->k[i] = sw[i] > 0 ? swk[i] / sw[i] : p->kmin + (i + 0.5) * p->dk;
+        for (int e = 0; e < out->n_ell; e++)
+            out->P[e][i] = sw[i] > 0 ? (4 * e + 1) * p->volume * swp[e * nb + i] / sw[i] : NAN;
+    }
+}
