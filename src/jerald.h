@@ -42,7 +42,6 @@
 #ifndef LEMUR_JERALD_H
 #define LEMUR_JERALD_H
 
-#include <mpi.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,12 +50,6 @@
 #include "error.h"
 #include "particles.h"
 
-struct params;
-struct power_options;
-struct power_spectrum;
-struct snapshot_header;
-struct decomp;
-struct fft_plan;
 
 /** Potential scaling s of dark-matter and stellar layers, and of HI layers. */
 #define JERALD_SCALE    1e-2
@@ -185,75 +178,5 @@ float jerald_stellar_value(const struct jerald_final *f, float rho);
  *  β2 mhat^γ3. Local. */
 float jerald_hi_value(const struct jerald_final *f, const struct jerald_depletion *d, float rho,
                       float filtered, float mhat);
-
-/* ---- plan (jerald.c) ------------------------------------------------------------------------ */
-
-struct jerald_plan;
-
-/** Plan layers and maps on an n_mesh^3 mesh of a periodic box of side box_size (Mpc/h).
- *  @param gradient_order  4 or 6
- *  @param power           options of the maps' spectra (interlacing is ignored: maps are meshes)
- *  @param comm            communicator of the particles (plans made here duplicate it)
- *  Creates the FFT plan (shared with the spectra), the 3-field painter, three mesh buffers and
- *  the k-space tables. Collective on comm. Free with jerald_plan_destroy. */
-struct jerald_plan *jerald_plan_create(int n_mesh, double box_size, int gradient_order,
-                                       const struct power_options *power, MPI_Comm comm);
-
-/** Free the plan and everything it owns (NULL-safe); sets *plan = NULL. Collective. */
-void jerald_plan_destroy(struct jerald_plan **plan);
-
-/** Read the gradient out for at most n particles per collective call (default 4M: 48 MB of
- *  buffers); smaller saves memory, results are identical. Reallocates the buffers. Local (every
- *  rank must set the same n). */
-void jerald_plan_set_readout_chunk(struct jerald_plan *plan, int64_t n);
-
-/** The slab decomposition the particles must be migrated to (migrate_particles) before a layer
- *  or a map runs; executions keep them migrated. Local. */
-const struct decomp *jerald_plan_decomp(const struct jerald_plan *plan);
-
-/** The plan's FFT (layout of every mesh buffer). Local. */
-const struct fft_plan *jerald_plan_fft(const struct jerald_plan *plan);
-
-/** Number of spectrum bins of the plan, and their lower edge, width and upper limit (h/Mpc).
- *  Local. */
-int jerald_plan_n_bins(const struct jerald_plan *plan);
-void jerald_plan_bins(const struct jerald_plan *plan, double *kmin, double *dk, double *kmax);
-
-/** A zeroed mesh buffer of the plan's layout (lm_malloc; the caller frees with lm_free). Local. */
-float *jerald_mesh_alloc(const struct jerald_plan *plan, const char *label);
-
-/** Apply layer `layer` of map m to the particles (migrated to jerald_plan_decomp): paint, source,
- *  FFT, potential, gradient, one-pass readout, displacement, migration. stellar is the stellar
- *  map mesh of an HI map (NULL otherwise). Collective. */
-void jerald_layer_execute(struct jerald_plan *plan, const struct jerald_map *m, int layer,
-                          struct particles *parts, const float *stellar);
-
-/** Apply every layer of m to the particles and evaluate the final map.
- *  @param stellar  the real stellar map mesh feeding an HI map (NULL for other models)
- *  @return the plan mesh holding the map (real x-slabs of the FFT layout), valid until the next
- *          execution; copy it to keep it. Collective. */
-float *jerald_map_execute(struct jerald_plan *plan, const struct jerald_map *m,
-                          struct particles *parts, const float *stellar);
-
-/** Global mean of a real mesh of the plan (double sums). Collective. */
-double jerald_mesh_mean(const struct jerald_plan *plan, const float *mesh);
-
-/** Power spectrum of δ = map/⟨map⟩ − 1 (δ_k = FFT(δ)/N^3, CIC compensation as the power options
- *  say). The map buffer is overwritten (transformed in place). out comes from
- *  power_spectrum_create(jerald_plan_n_bins(plan), 1).
- *  @return false (out untouched) when the mean of the map is not positive. Collective. */
-bool jerald_map_spectrum(struct jerald_plan *plan, float *map, struct power_spectrum *out);
-
-/* ---- driver (stage_jerald.c) ---------------------------------------------------------------- */
-
-/** Apply every map of p->cfg (jerald.*) to the particles and write the outputs under output.dir:
- *  jerald_maps.hdf5 (maps, spectra, parameters as attributes), jerald_<map>_pk.txt and, with
- *  jerald.write_particles, jerald_<map>_particles.hdf5.
- *  @param parts  the input particles (positions; IDs and velocities to write particles); they
- *                are migrated to the plan's slabs (reordered and wrapped), not displaced
- *  @param hdr    box size, redshift and cosmology of the particles
- *  @return true on success; false with err agreed on every rank. Collective on comm. */
-bool jerald_run(const struct params *p, struct particles *parts, const struct snapshot_header *hdr,
-                MPI_Comm comm, struct lm_err *err);
 
 #endif

@@ -6,7 +6,7 @@
 
 #include "alloc.h"
 #include "finite.h"
-#include "jerald.h"
+#include "jerald_plan.h"
 #include "mpi/comm.h"
 #include "mpi/fft.h"
 #include "mpi/jerald_io.h"

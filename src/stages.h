@@ -61,4 +61,16 @@ bool stage_fof(struct run *r, struct lm_err *err);
  *  power.reference (B), written under output.dir. Collective on comm. */
 bool stage_compare(const struct params *p, MPI_Comm comm, struct lm_err *err);
 
+struct particles;
+struct snapshot_header;
+/** Apply every map of p->cfg (jerald.*) to the particles and write the outputs under output.dir:
+ *  jerald_maps.hdf5 (maps, spectra, parameters as attributes), jerald_<map>_pk.txt and, with
+ *  jerald.write_particles, jerald_<map>_particles.hdf5.
+ *  @param parts  the input particles (positions; IDs and velocities to write particles); they
+ *                are migrated to the plan's slabs (reordered and wrapped), not displaced
+ *  @param hdr    box size, redshift and cosmology of the particles
+ *  @return true on success; false with err agreed on every rank. Collective on comm. */
+bool jerald_run(const struct params *p, struct particles *parts, const struct snapshot_header *hdr,
+                MPI_Comm comm, struct lm_err *err);
+
 #endif

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "jerald.h"
+#include "jerald_plan.h"
 #include "mpi/comm.h"
 #include "mpi/decomp.h"
 #include "mpi/fft.h"

@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "jerald.h"
+#include "jerald_plan.h"
 #include "mpi/comm.h"
 #include "mpi/migrate.h"
 #include "particles.h"

@@ -1,5 +1,5 @@
-/* jerald — the plan: displacement layers and final maps on the distributed mesh. */
-#include "jerald.h"
+/* jerald_plan — displacement layers and final maps on the distributed mesh (jerald_plan.h). */
+#include "jerald_plan.h"
 
 #include <math.h>
 #include <string.h>
