@@ -30,14 +30,13 @@
 #define LEMUR_IC_H
 
 #include <complex.h>
-#include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "cosmology.h"
 #include "error.h"
 #include "linear_power.h"
-#include "mpi/fft.h"
+#include "mesh.h"
 #include "particles.h"
 
 /** How the white-noise amplitudes are drawn. */
@@ -98,7 +97,7 @@ void ic_noise_fill(const struct ic_noise *nz, int ix0, int ix1, int iy0, int iy1
 bool ic_amplitude_parse(const char *name, enum ic_amplitude *out);
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Linear fields (ic_fields.c) */
+/* Linear fields (made by ic_plan.h) */
 
 /** What the linear fields are made from. */
 struct ic_setup {
@@ -120,35 +119,6 @@ struct ic_fields {
     float *psi[3];            /**< Zel'dovich displacement Ψ(q) [Mpc/h] */
     float *psi2[3];           /**< 2LPT term at D = 1, or NULL: x = q + D Ψ + D² psi2 */
 };
-
-/** The linear-field plan. */
-struct ic_plan;
-
-/** Check the setup (mesh, box, order, seed; the power table must cover the box's k range from
- *  2π/L to the largest non-Nyquist |k|), build the seed table and the FFT plan, and allocate
- *  every buffer. @return the plan, or NULL with err set identically on every rank (the message
- *  names the key and value). Collective on comm. */
-struct ic_plan *ic_plan_create(const struct ic_setup *setup, MPI_Comm comm, struct lm_err *err);
-
-/** Make the fields (timed as ic.noise, ic.fft, ic.2lpt). Collective on the plan's communicator. */
-void ic_plan_execute(struct ic_plan *plan);
-
-/** The fields of the plan (valid until ic_plan_destroy). Local. */
-const struct ic_fields *ic_plan_fields(const struct ic_plan *plan);
-
-/** Move the arrays of the fields Ψ and δ (not the 2LPT term) to the caller, who frees them with
- *  lm_free; the plan keeps NULL in their place. Call after ic_plan_execute. Local. */
-void ic_plan_take_fields(struct ic_plan *plan, struct ic_fields *out);
-
-/** δ_k at z = 0 on this rank's modes, in the FFT's complex layout (walk it with fft_kiter);
- *  valid after ic_plan_execute until ic_plan_destroy. Local. */
-const float complex *ic_plan_delta_k(const struct ic_plan *plan);
-
-/** The plan's FFT (same layout as the fields). Local. */
-const struct fft_plan *ic_plan_fft(const struct ic_plan *plan);
-
-/** Free the plan and its fields; NULL-safe; sets *plan = NULL. Collective. */
-void ic_plan_destroy(struct ic_plan **plan);
 
 /** The k range [kmin, kmax] (h/Mpc) the noise populates for n cells in a box of side L:
  *  kmin = 2π/L, kmax = 2π/L · sqrt(3) (n/2 − 1). Local. */

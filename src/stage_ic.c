@@ -2,7 +2,8 @@
 #include "stage_ic.h"
 
 #include "alloc.h"
-#include "ic.h"
+#include "ic_plan.h"
+#include "mpi/fft.h"
 #include "mpi/comm.h"
 #include "mpi/field_file.h"
 #include "mpi/linear_power_load.h"

@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "ic.h"
+#include "ic_plan.h"
+#include "mpi/fft.h"
 #include "mpi/comm.h"
 
 static struct linear_power *g_power;

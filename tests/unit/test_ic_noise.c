@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "ic.h"
+#include "mpi/fft.h"
 
 #include <gsl/gsl_rng.h>
 #include <string.h>

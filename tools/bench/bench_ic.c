@@ -24,7 +24,8 @@
 
 #include "alloc.h"
 #include "cosmology.h"
-#include "ic.h"
+#include "ic_plan.h"
+#include "mpi/fft.h"
 #include "linear_power.h"
 #include "mpi/comm.h"
 #include "mpi/field_file.h"

@@ -1,5 +1,6 @@
-/* ic_fields — the linear density, Zel'dovich and 2LPT displacement fields on x-slabs. */
-#include "ic.h"
+/* ic_plan — the linear density, Zel'dovich and 2LPT displacement fields on x-slabs (ic_plan.h). */
+#include "ic_plan.h"
+#include "mpi/fft.h"
 
 #include "alloc.h"
 #include "mpi/comm.h"
