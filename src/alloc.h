@@ -1,6 +1,7 @@
 /*
- * alloc — the labelled allocator. Every allocation of size goes through here so that the run can
- * report, per label ("ic.noise", "emulator.tile", "mesh.density", ...), the current and peak bytes.
+ * alloc (tier: base) — the labelled allocator. Every allocation of size goes through here so that
+ * the run can report, per label ("ic.noise", "emulator.tile", "mesh.density", ...), the current and
+ * peak bytes.
  *
  * Blocks are 64-byte aligned (AVX-512 and cache lines) and carry a small header with their size
  * and label slot. Failure to allocate is fatal with the label and size in the message, since no

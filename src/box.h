@@ -1,5 +1,5 @@
 /*
- * box — half-open boxes of global mesh indices and their periodic images.
+ * box (tier: kernels) — half-open boxes of global mesh indices and their periodic images.
  *
  * A struct box3 is the set of cells lo[a] <= i_a < hi[a] on the three axes (x, y, z). Boxes live in
  * global index space of an n[0] x n[1] x n[2] periodic mesh; a box may extend outside [0, n) (a

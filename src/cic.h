@@ -1,5 +1,6 @@
 /*
- * cic — cloud-in-cell painting and readout on the local x-slab of a periodic mesh (local kernels).
+ * cic (tier: kernels) — cloud-in-cell painting and readout on the local x-slab of a periodic mesh
+ * (local kernels).
  *
  * Node i of axis d sits at x = i h_d, h_d = L_d / n_d. A particle at u = x / h_d + shift (cells)
  * has lower node floor(u) and deposits weight 1 - t on it and t on the next node, t = u - floor(u),

@@ -1,6 +1,7 @@
 /*
- * cli — `lemur <command> <params.yml> [key.path=value ...]`: the command table, help texts and
- * the common start-up of every command (parameters, verbosity, the effective configuration).
+ * cli (tier: driver) — `lemur <command> <params.yml> [key.path=value ...]`: the command table, help
+ * texts and the common start-up of every command (parameters, verbosity, the effective
+ * configuration).
  */
 #ifndef LEMUR_CLI_H
 #define LEMUR_CLI_H

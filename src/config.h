@@ -1,6 +1,6 @@
 /*
- * config — parameter files: YAML parsed with libyaml, checked against a schema table, with
- * defaults filled in and command-line overrides applied.
+ * config (tier: base) — parameter files: YAML parsed with libyaml, checked against a schema table,
+ * with defaults filled in and command-line overrides applied.
  *
  * A file is flattened into entries with dotted paths ("box.size", "emulator.redshifts",
  * "jerald.maps.dm.layers.0.alpha"). The schema is a table of struct config_key; a path segment '*'

@@ -1,5 +1,6 @@
 /*
- * cosmology — background expansion and linear growth of a flat ΛCDM universe without radiation.
+ * cosmology (tier: kernels) — background expansion and linear growth of a flat ΛCDM universe
+ * without radiation.
  *
  *   E(a) = H(a)/H0 = sqrt(Ωm a^-3 + 1 − Ωm),  H in h km/s/Mpc (= 100 E), a = 1/(1+z).
  *

@@ -1,6 +1,6 @@
 /* emulate_plan — the distributed emulator plan: decomposition, tile choice, tile plan, gather and
- * the tile loop (see emulate.h). */
-#include "emulate.h"
+ * the tile loop (see emulate_plan.h). */
+#include "emulate_plan.h"
 
 #include "alloc.h"
 #include "mpi/comm.h"

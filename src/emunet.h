@@ -1,8 +1,8 @@
 /*
- * emunet — the field-level emulator on one tile: the styled V-Net of a struct model turned into
- * an NN graph (emunet_graph_create), its weights premodulated for a style (emunet_premodulate),
- * and a single-tile runner (struct emulator, struct emulator_tile_plan) that the distributed
- * driver (emulate.h) and the tests use.
+ * emunet (tier: kernels) — the field-level emulator on one tile: the styled V-Net of a struct model
+ * turned into an NN graph (emunet_graph_create), its weights premodulated for a style
+ * (emunet_premodulate), and a single-tile runner (struct emulator, struct emulator_tile_plan) that
+ * the distributed driver (emulate_plan.h) and the tests use.
  *
  * Units (Jamieson et al. 2024): the tile input is the linear displacement Ψ_lin at z = 0 [Mpc/h],
  * three components [3][M1+96][M2+96][M3+96] (C order); the network sees x = Ψ_lin D / 6 and the

@@ -1,5 +1,5 @@
 /*
- * error — fatal errors, assertions and rank-tagged messages.
+ * error (tier: base) — fatal errors, assertions and rank-tagged messages.
  *
  * One _Noreturn fatal function sits behind the macros:
  *   CHECK(cond, fmt, ...)   always on; for input and usage errors. The message names the key,

@@ -1,6 +1,7 @@
 /*
- * finite — the scan that refuses NaN and infinity where values enter lemur (fields, snapshots,
- * power tables) and checks them where they could arise (the emulator's output, JERALD maps).
+ * finite (tier: kernels) — the scan that refuses NaN and infinity where values enter lemur (fields,
+ * snapshots, power tables) and checks them where they could arise (the emulator's output, JERALD
+ * maps).
  *
  * The index returned is the smallest one holding a non-finite value, whatever the number of
  * threads, so messages are the same from run to run.

@@ -383,3 +383,10 @@ int fof_group_compare(const void *a, const void *b)
         return x->len > y->len ? -1 : 1;
     return x->first_id < y->first_id ? -1 : x->first_id > y->first_id;
 }
+
+void fof_catalogue_free(struct fof_catalogue *c)
+{
+    lm_free(c->groups);
+    lm_free(c->member_ids);
+    memset(c, 0, sizeof *c);
+}

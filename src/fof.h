@@ -1,5 +1,6 @@
 /*
- * fof — friends-of-friends groups of one domain (Davis, Efstathiou, Frenk & White 1985).
+ * fof (tier: kernels) — friends-of-friends groups of one domain (Davis, Efstathiou, Frenk & White
+ * 1985).
  *
  * Two particles are friends when their periodic minimum-image distance is below the linking
  * length ℓ; groups are the connected components of the friends graph. The friends test is a pure
@@ -124,5 +125,19 @@ double fof_sheth_tormen(const struct linear_power *lp, double omega_m, double gr
 
 /** Mean matter density Ω_m ρ_crit [1e10 Msun/h per (Mpc/h)^3]. Local. */
 double fof_mean_density(double omega_m);
+
+/** The catalogue (complete on rank 0; other ranks hold n_groups = 0 and NULL arrays). */
+struct fof_catalogue {
+    int64_t n_groups;
+    struct fof_group *groups; /**< in catalogue order */
+    int64_t n_members;        /**< Σ len (on every rank) */
+    uint64_t *member_ids;     /**< members ? n_members IDs, group by group, each sorted : NULL */
+    int64_t n_particles;      /**< particles searched (on every rank) */
+    int64_t n_ghosts;         /**< ghosts received over all ranks */
+    int n_rounds;             /**< label-merging rounds */
+};
+
+/** Free the arrays of a catalogue and zero it. Local. */
+void fof_catalogue_free(struct fof_catalogue *c);
 
 #endif

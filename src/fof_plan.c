@@ -49,13 +49,6 @@ void fof_plan_destroy(struct fof_plan **pp)
     *pp = NULL;
 }
 
-void fof_catalogue_free(struct fof_catalogue *c)
-{
-    lm_free(c->groups);
-    lm_free(c->member_ids);
-    memset(c, 0, sizeof *c);
-}
-
 /** lm_realloc that also starts from NULL. */
 static void *grow(void *ptr, size_t bytes)
 {

@@ -1,6 +1,6 @@
 /*
- * fof_plan — distributed friends-of-friends groups of a periodic particle set (Davis et al. 1985),
- * the same catalogue for any number of ranks.
+ * fof_plan (tier: plans) — distributed friends-of-friends groups of a periodic particle set (Davis
+ * et al. 1985), the same catalogue for any number of ranks.
  *
  *   1. migrate the particles to x-slabs (src/mpi/migrate.h);
  *   2. send every particle within ℓ of another rank's slab (periodic) to that rank as a ghost;
@@ -37,17 +37,6 @@ struct fof_options {
     int n_slab_cells;     /**< x resolution of the slab decomposition (>= 1) */
 };
 
-/** The catalogue (complete on rank 0; other ranks hold n_groups = 0 and NULL arrays). */
-struct fof_catalogue {
-    int64_t n_groups;
-    struct fof_group *groups; /**< in catalogue order */
-    int64_t n_members;        /**< Σ len (on every rank) */
-    uint64_t *member_ids;     /**< members ? n_members IDs, group by group, each sorted : NULL */
-    int64_t n_particles;      /**< particles searched (on every rank) */
-    int64_t n_ghosts;         /**< ghosts received over all ranks */
-    int n_rounds;             /**< label-merging rounds */
-};
-
 struct fof_plan;
 
 /** Plan a search in a box of side box: the slab decomposition. Collective on comm; free with
@@ -65,8 +54,5 @@ void fof_plan_execute(struct fof_plan *p, struct particles *parts, struct fof_ca
 
 /** Free the plan (NULL-safe); sets *p = NULL. Collective. */
 void fof_plan_destroy(struct fof_plan **p);
-
-/** Free the arrays of a catalogue and zero it. Local. */
-void fof_catalogue_free(struct fof_catalogue *c);
 
 #endif

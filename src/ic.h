@@ -1,6 +1,6 @@
 /*
- * ic — initial conditions: N-GenIC-compatible white noise, the linear density and Zel'dovich / 2LPT
- * displacement fields, and the Lagrangian particle set built from them.
+ * ic (tier: kernels) — initial conditions: N-GenIC-compatible white noise, the linear density and
+ * Zel'dovich / 2LPT displacement fields, and the Lagrangian particle set built from them.
  *
  * White noise (ic_noise.c). The generator behind N-GenIC, 2LPTic and the Quijote suite:
  *   - a master seed drives GSL's ranlxd1 to fill an n x n table of per-column seeds in N-GenIC's

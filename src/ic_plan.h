@@ -1,7 +1,7 @@
 /*
- * ic_plan — the distributed linear-field plan: white noise on this rank's x-slab (ic.h), δ_k =
- * sqrt(P(k)/V) w_k, and the Zel'dovich (and 2LPT) displacement fields by FFT over the ranks
- * (Springel 2005, N-GenIC conventions; the fields and the noise are described in ic.h).
+ * ic_plan (tier: plans) — the distributed linear-field plan: white noise on this rank's x-slab
+ * (ic.h), δ_k = sqrt(P(k)/V) w_k, and the Zel'dovich (and 2LPT) displacement fields by FFT over the
+ * ranks (Springel 2005, N-GenIC conventions; the fields and the noise are described in ic.h).
  */
 #ifndef LEMUR_IC_PLAN_H
 #define LEMUR_IC_PLAN_H

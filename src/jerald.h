@@ -1,7 +1,7 @@
 /*
- * jerald — Green's-function displacement layers (JERALD, extending Lagrangian Deep Learning) and
- * the dark-matter, stellar-mass and HI maps they paint, exactly as Rigo, Trotta & Viel 2025 (arXiv
- * 2501.09168) define them.
+ * jerald (tier: kernels) — Green's-function displacement layers (JERALD, extending Lagrangian Deep
+ * Learning) and the dark-matter, stellar-mass and HI maps they paint, exactly as Rigo, Trotta &
+ * Viel 2025 (arXiv 2501.09168) define them.
  *
  * One layer (parameters α, γ, kh, kl, ν) on an N^3 mesh of a periodic box of side L, h = L/N:
  *   ρ      = CIC paint of the particles (unit mass) · N^3 / N_part            (⟨ρ⟩ = 1)
@@ -49,7 +49,6 @@
 #include "config.h"
 #include "error.h"
 #include "particles.h"
-
 
 /** Potential scaling s of dark-matter and stellar layers, and of HI layers. */
 #define JERALD_SCALE    1e-2

@@ -1,8 +1,8 @@
 /*
- * jerald_plan — the JERALD displacement layers and maps on distributed meshes (Rigo, Trotta & Viel
- * 2025, arXiv 2501.09168): CIC painting over x-slabs, the Green's-function filters in k-space,
- * readout of the displacement and particle migration between layers. The formulas and the map
- * descriptions are jerald.h.
+ * jerald_plan (tier: plans) — the JERALD displacement layers and maps on distributed meshes (Rigo,
+ * Trotta & Viel 2025, arXiv 2501.09168): CIC painting over x-slabs, the Green's-function filters in
+ * k-space, readout of the displacement and particle migration between layers. The formulas and the
+ * map descriptions are jerald.h.
  */
 #ifndef LEMUR_JERALD_PLAN_H
 #define LEMUR_JERALD_PLAN_H

@@ -1,5 +1,6 @@
 /*
- * linear_power — the linear matter power spectrum P(k) at z = 0, in (Mpc/h)^3 with k in h/Mpc.
+ * linear_power (tier: kernels) — the linear matter power spectrum P(k) at z = 0, in (Mpc/h)^3 with
+ * k in h/Mpc.
  *
  * A struct linear_power is a plan: linear_power_create does all the work (transfer-function
  * coefficients, reading and checking a table, the σ8 normalisation), linear_power_eval is then a

@@ -1,6 +1,6 @@
 /*
- * manifest — the record of a run in <output.dir>/manifest.yml: for every stage its status
- * (running or complete), the configuration hash it ran with, its wall time, and the files it
+ * manifest (tier: base) — the record of a run in <output.dir>/manifest.yml: for every stage its
+ * status (running or complete), the configuration hash it ran with, its wall time, and the files it
  * wrote (path relative to output.dir, size, FNV-1a 64-bit checksum). The run's effective
  * configuration is kept beside it in manifest_config.yml so that a resume with a different
  * configuration can say which keys differ.

@@ -1,7 +1,7 @@
 /*
- * mesh — the local layout of a distributed real / complex 3-D mesh and the k-space iterator
- * (kernels tier: no MPI). The layout is FFTW-MPI's (src/mpi/fft.h fills it); kernels that walk a
- * slab in real space or its modes in k space need only this header.
+ * mesh (tier: kernels) — the local layout of a distributed real / complex 3-D mesh and the k-space
+ * iterator (kernels tier: no MPI). The layout is FFTW-MPI's (src/mpi/fft.h fills it); kernels that
+ * walk a slab in real space or its modes in k space need only this header.
  *
  * A real mesh of n[0] x n[1] x n[2] nodes is split into x-slabs: this rank owns the planes
  * [rx0, rx0 + rnx). Rows along z are padded to row = 2 (n[2]/2 + 1) reals:

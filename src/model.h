@@ -1,8 +1,9 @@
 /*
- * model — the emulator's weights and architecture in memory (struct model): the styled V-Net of
- * Jamieson et al. 2024 as a list of blocks (residual, down, up; skip concatenations) made of styled
- * convolutions ("layers") with their raw parameters. src/mpi/model_file.h reads and writes it as
- * lemur's HDF5 model file; emunet.h turns it into NN graphs and premodulated weights.
+ * model (tier: kernels) — the emulator's weights and architecture in memory (struct model): the
+ * styled V-Net of Jamieson et al. 2024 as a list of blocks (residual, down, up; skip
+ * concatenations) made of styled convolutions ("layers") with their raw parameters.
+ * src/mpi/model_file.h reads and writes it as lemur's HDF5 model file; emunet.h turns it into NN
+ * graphs and premodulated weights.
  *
  * Block semantics (executed in order, t the running activation, x the network input):
  *   RESIDUAL  layers {convs.0, convs.2, skip}: h = LReLU(conv(t, convs.0)); r = conv(h, convs.2);

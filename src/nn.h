@@ -1,6 +1,6 @@
 /*
- * nn — lemur's neural-network engine: activation shapes, a graph of typed ops, premodulated
- * styled-convolution weights, and the interface every compute backend implements.
+ * nn (tier: kernels) — lemur's neural-network engine: activation shapes, a graph of typed ops,
+ * premodulated styled-convolution weights, and the interface every compute backend implements.
  *
  * The split follows ggml: the graph DESCRIBES the computation (shapes and ops, no data, no
  * layout); a backend (CPU oneDNN in nn_cpu.c, plain loop-nest reference in nn_ref.c, CUDA in

@@ -1,8 +1,8 @@
 /*
- * nn_cpu_kernels — the memory-bound kernels of the CPU backend (nn_cpu.c): loading and storing
- * host tensors, packing, the tangent input z = dx + x ratio, the convolution epilogues (bias,
- * LeakyReLU, tangent correction, the depth-to-space shuffle of a transposed convolution done as
- * a 1x1 convolution), concatenation and addition. Private to the CPU backend.
+ * nn_cpu_kernels (tier: kernels) — the memory-bound kernels of the CPU backend (nn_cpu.c): loading
+ * and storing host tensors, packing, the tangent input z = dx + x ratio, the convolution epilogues
+ * (bias, LeakyReLU, tangent correction, the depth-to-space shuffle of a transposed convolution done
+ * as a 1x1 convolution), concatenation and addition. Private to the CPU backend.
  *
  * Activations are channels-last views into one workspace (struct cpu_view): element (c, i, j, k)
  * of the value is ws[off + i st[0] + j st[1] + k st[2] + c], its tangent sits `tan` floats later.

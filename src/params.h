@@ -1,5 +1,5 @@
 /*
- * params — lemur's parameter schema and the typed structure every stage reads.
+ * params (tier: base) — lemur's parameter schema and the typed structure every stage reads.
  *
  * The schema (params.c) is the single table of every key: type, default, allowed range and help.
  * It drives validation, `lemur info --schema` and the README's parameter list. Fixed keys are

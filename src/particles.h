@@ -1,5 +1,6 @@
 /*
- * particles — the local particle store: structure of arrays with an optional set of fields.
+ * particles (tier: kernels) — the local particle store: structure of arrays with an optional set of
+ * fields.
  *
  * Fields (a bit set of enum particles_field):
  *   PARTICLES_POS     x[3]  float32 positions, comoving Mpc/h

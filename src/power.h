@@ -1,6 +1,6 @@
 /*
- * power — power spectra of particle sets on distributed meshes, following the nbodykit /
- * FastPM conventions (Hand et al. 2018; Feng et al. 2016).
+ * power (tier: kernels) — power spectra of particle sets on distributed meshes, following the
+ * nbodykit / FastPM conventions (Hand et al. 2018; Feng et al. 2016).
  *
  *   δ = ρ/ρ̄ − 1 from CIC painting (weights w), δ_k = FFT(δ)/N^3 (N^3 = n0 n1 n2 nodes)
  *   P(k) = V ⟨|δ_k|^2⟩ over the modes of a bin, cross V ⟨Re δ1_k δ2_k*⟩

@@ -1,6 +1,6 @@
 /*
- * power_plan — power spectra of particle sets on distributed meshes: CIC painting over x-slabs,
- * the FFT, compensation and interlacing, and binning (conventions in power.h).
+ * power_plan (tier: plans) — power spectra of particle sets on distributed meshes: CIC painting
+ * over x-slabs, the FFT, compensation and interlacing, and binning (conventions in power.h).
  *
  * A struct power_plan owns the FFT plan, the painter and the bins of one mesh; meshes are buffers
  * of power_mesh_alloc. The measuring functions are collective; sums are taken in double and

@@ -1,6 +1,6 @@
 /*
- * quad — one-dimensional adaptive quadrature for the smooth integrals of the cosmology modules
- * (growth integral, σ8 and σ(R) of the linear power spectrum).
+ * quad (tier: kernels) — one-dimensional adaptive quadrature for the smooth integrals of the
+ * cosmology modules (growth integral, σ8 and σ(R) of the linear power spectrum).
  *
  * A thin wrapper over GSL's adaptive Gauss–Kronrod rule (gsl_integration_qag, 61 points) that
  * owns its workspace for the duration of one call and never lets GSL's error handler abort the

@@ -1,5 +1,5 @@
 /*
- * run — the run's data in memory and the one table of lemur's stages.
+ * run (tier: driver) — the run's data in memory and the one table of lemur's stages.
  *
  * A struct run owns what one `lemur <stage>` or `lemur run` holds between its stages and lends it
  * to them:

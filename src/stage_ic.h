@@ -1,6 +1,6 @@
 /*
- * stage_ic — the command `lemur ic` (N-GenIC-compatible ICs, Springel 2005; linear P(k) of
- * Eisenstein & Hu 1998) and the IC field file.
+ * stage_ic (tier: driver) — the command `lemur ic` (N-GenIC-compatible ICs, Springel 2005; linear
+ * P(k) of Eisenstein & Hu 1998) and the IC field file.
  *
  * ic  generates the linear fields of ic.* on box.n^3 x-slabs (or reads them from ic.input) and
  *     writes under output.dir:

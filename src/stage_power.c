@@ -35,7 +35,7 @@
 #include "mpi/migrate.h"
 #include "mpi/power_io.h"
 #include "mpi/snapshot.h"
-#include "emulate_stage.h"
+#include "stage_emulate.h"
 #include "power_plan.h"
 #include "run.h"
 #include "stage_ic.h"

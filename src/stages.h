@@ -1,8 +1,8 @@
 /*
- * stages — the commands of `lemur <command> params.yml`. The stages (ic, emulate, power, jerald)
- * work on a struct run (src/run.h, whose table lists them); info and compare on the parameters.
- * Each returns true on success, or false with err agreed on every rank, and writes its outputs
- * under output.dir.
+ * stages (tier: driver) — the commands of `lemur <command> params.yml`. The stages (ic, emulate,
+ * power, jerald) work on a struct run (src/run.h, whose table lists them); info and compare on the
+ * parameters. Each returns true on success, or false with err agreed on every rank, and writes its
+ * outputs under output.dir.
  */
 #ifndef LEMUR_STAGES_H
 #define LEMUR_STAGES_H
@@ -33,7 +33,7 @@ void stage_cosmology_summary(const struct params *p, MPI_Comm comm);
 
 /** `lemur emulate`: run the field-level emulator on the linear displacement field (the run's, or
  *  its file) and write the particles (and optionally the fields) of every emulator.redshifts
- *  (src/emulate_stage.h); the particles of the first redshift go to the run when a later stage
+ *  (src/stage_emulate.h); the particles of the first redshift go to the run when a later stage
  *  reads them. With an empty emulator.model the stage is skipped with a notice. Collective. */
 bool stage_emulate(struct run *r, struct lm_err *err);
 

@@ -1,5 +1,6 @@
 /*
- * tiling — how one rank covers its block of the Lagrangian grid with emulator tiles.
+ * tiling (tier: kernels) — how one rank covers its block of the Lagrangian grid with emulator
+ * tiles.
  *
  * The emulator maps an input tile of (M + 2 halo) cells per axis to an output tile of M cells per
  * axis (every convolution is "valid"; halo = 48 for the V-Net of Jamieson et al. 2024). Its three

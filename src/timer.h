@@ -1,8 +1,8 @@
 /*
- * timer — named phase timers. A phase is started and stopped by name ("ic.noise", "power.fft");
- * calls may repeat and accumulate. The driver prints the table at the end (the MPI layer adds the
- * max over ranks and the imbalance, see comm_timer_report in src/mpi/comm.h). Local, not
- * thread-safe: time phases outside OpenMP regions.
+ * timer (tier: base) — named phase timers. A phase is started and stopped by name ("ic.noise",
+ * "power.fft"); calls may repeat and accumulate. The driver prints the table at the end (the MPI
+ * layer adds the max over ranks and the imbalance, see comm_timer_report in src/mpi/comm.h). Local,
+ * not thread-safe: time phases outside OpenMP regions.
  */
 #ifndef LEMUR_TIMER_H
 #define LEMUR_TIMER_H

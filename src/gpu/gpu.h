@@ -1,9 +1,9 @@
 /*
- * gpu — what the rest of lemur knows about the CUDA backend: whether it was compiled in, the
- * devices this process can see, and device selection (binding ranks to
- * devices is the MPI side, src/mpi/gpu_bind.h). The NN backend itself is declared in gpu/nn_cuda.h.
- * This header never needs CUDA headers, so CPU-only code can include it; in a build without CUDA
- * every function answers "built without CUDA".
+ * gpu (tier: gpu) — what the rest of lemur knows about the CUDA backend: whether it was compiled
+ * in, the devices this process can see, and device selection (binding ranks to devices is the MPI
+ * side, src/mpi/gpu_bind.h). The NN backend itself is declared in gpu/nn_cuda.h. This header never
+ * needs CUDA headers, so CPU-only code can include it; in a build without CUDA every function
+ * answers "built without CUDA".
  */
 #ifndef LEMUR_GPU_H
 #define LEMUR_GPU_H

@@ -1,5 +1,6 @@
 /*
- * nn_cuda — the CUDA backend of lemur's neural-network engine (the nn.h interface on one GPU).
+ * nn_cuda (tier: gpu) — the CUDA backend of lemur's neural-network engine (the nn.h interface on
+ * one GPU).
  *
  * Activations live in device memory in channels-last order (N = 1, D x H x W x C, "NDHWC") in the
  * backend's storage precision; a value and its tangent are two slots of one buffer. Convolutions

@@ -1,5 +1,5 @@
 /*
- * nn_cuda_dnn — cuDNN convolutions of the CUDA NN backend.
+ * nn_cuda_dnn (tier: gpu) — cuDNN convolutions of the CUDA NN backend.
  *
  * Tensors are NDHWC (cuDNN's CUDNN_TENSOR_NHWC format with 5 dimensions), filters KTRSC
  * ([cout][kd][kh][kw][cin]), no padding, cross-correlation, fp32 accumulation. A convolution whose

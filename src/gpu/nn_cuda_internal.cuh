@@ -1,6 +1,6 @@
 /*
- * nn_cuda_internal — definitions shared by the translation units of the CUDA NN backend:
- * return-code checks, device tensor views, the per-node execution records and the plan.
+ * nn_cuda_internal (tier: gpu) — definitions shared by the translation units of the CUDA NN
+ * backend: return-code checks, device tensor views, the per-node execution records and the plan.
  *
  * Memory model. A plan owns no activation memory: every node's buffer and scratch has a byte
  * offset (nn_memplan) in the caller's device workspace. Offsets are 256-byte aligned, so element

@@ -1,7 +1,7 @@
 /*
- * nn_cuda_items — the work of one item of each elementwise kernel of the CUDA NN backend, as
- * host-and-device functions, with the item counts and the choice of vector width. The CUDA
- * launchers (nn_cuda_kernels.cu) run items in grid-stride loops; the CPU emulation of the
+ * nn_cuda_items (tier: gpu) — the work of one item of each elementwise kernel of the CUDA NN
+ * backend, as host-and-device functions, with the item counts and the choice of vector width. The
+ * CUDA launchers (nn_cuda_kernels.cu) run items in grid-stride loops; the CPU emulation of the
  * launchers (tools/gpu/emu) runs the same functions in plain loops.
  *
  * An item is one cell and V consecutive channels; item e of a walk over a view with cg = c / V

@@ -1,5 +1,6 @@
 /*
- * nn_cuda_kernels — the elementwise kernels of the CUDA NN backend and their host launchers.
+ * nn_cuda_kernels (tier: gpu) — the elementwise kernels of the CUDA NN backend and their host
+ * launchers.
  *
  * Every kernel reads and writes views of the workspace (nn_cuda_internal.cuh) in the storage type
  * of the plan and computes in fp32. A thread handles one cell and V consecutive channels (16-byte

@@ -1,7 +1,7 @@
 /*
- * comm — process start-up and the small collective services everything else uses: agreement on
- * expected failures, broadcasts of strings and files, reductions of timers and memory tables.
- * This directory (src/mpi/) owns every MPI call of lemur; code in src/ passes communicators
+ * comm (tier: mpi) — process start-up and the small collective services everything else uses:
+ * agreement on expected failures, broadcasts of strings and files, reductions of timers and memory
+ * tables. This directory (src/mpi/) owns every MPI call of lemur; code in src/ passes communicators
  * around but calls these functions instead of MPI itself.
  */
 #ifndef LEMUR_COMM_H

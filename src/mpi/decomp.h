@@ -1,5 +1,6 @@
 /*
- * decomp — decompositions of an n[0] x n[1] x n[2] periodic mesh over the ranks of a communicator.
+ * decomp (tier: mpi) — decompositions of an n[0] x n[1] x n[2] periodic mesh over the ranks of a
+ * communicator.
  *
  * Every decomposition is a process grid dims[0] x dims[1] x dims[2] (rank = (c0*dims[1] +
  * c1)*dims[2]

@@ -1,6 +1,6 @@
 /*
- * exchange — box-overlap exchange plans: one mechanism for halo fill, halo accumulate and
- * redistribution of distributed meshes.
+ * exchange (tier: mpi) — box-overlap exchange plans: one mechanism for halo fill, halo accumulate
+ * and redistribution of distributed meshes.
  *
  * A field is distributed by a decomposition (src/mpi/decomp.h): rank r owns the cells of its box.
  * In the core plan, every rank asks for any number of arbitrary boxes of global indices ("wanted

@@ -1,6 +1,6 @@
 /*
- * exchange_impl — the exchange plan's internals, shared by exchange.c (construction) and
- * exchange_execute.c (execution). Not for use outside src/mpi/exchange*.c.
+ * exchange_impl (tier: mpi) — the exchange plan's internals, shared by exchange.c (construction)
+ * and exchange_execute.c (execution). Not for use outside src/mpi/exchange*.c.
  */
 #ifndef LEMUR_EXCHANGE_IMPL_H
 #define LEMUR_EXCHANGE_IMPL_H

@@ -1,5 +1,5 @@
 /*
- * fft — distributed real-to-complex 3-D FFTs over FFTW-MPI.
+ * fft (tier: mpi) — distributed real-to-complex 3-D FFTs over FFTW-MPI.
  *
  * A real mesh of n[0] x n[1] x n[2] nodes is split into x-slabs (FFTW's block distribution,
  * ceil(n0 / P) planes per rank, so with P > n[0] the last ranks own none and simply take part in

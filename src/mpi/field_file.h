@@ -1,6 +1,6 @@
 /*
- * field_file — lemur's field files: distributed 3-D float32 fields in HDF5 with their metadata,
- * written and read collectively in any decomposition.
+ * field_file (tier: mpi) — lemur's field files: distributed 3-D float32 fields in HDF5 with their
+ * metadata, written and read collectively in any decomposition.
  *
  * Datasets. A field is one dataset of shape [n0, n1, n2] (C order, x slowest), float32, chunked in
  * (1, ≤512, ≤512) blocks. Each rank passes the block of global cells it owns (struct box3, possibly

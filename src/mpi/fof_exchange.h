@@ -1,5 +1,5 @@
 /*
- * fof_exchange — the communication of the distributed friends-of-friends search.
+ * fof_exchange (tier: mpi) — the communication of the distributed friends-of-friends search.
  *
  * Ghost copies. A plan holds a list of copies (local particle index, destination rank): the owner
  * sends positions and IDs of each copy once (fill), after which the destination holds the copies

@@ -1,6 +1,6 @@
 /*
- * fof_io — group catalogues in Gadget-4's `fof_tab` HDF5 layout (Springel et al. 2021) and the
- * halo mass function.
+ * fof_io (tier: mpi) — group catalogues in Gadget-4's `fof_tab` HDF5 layout (Springel et al. 2021)
+ * and the halo mass function.
  *
  * Catalogue "<base>.hdf5" (one file) or "<base>.<i>.hdf5", i < n_files (groups split in catalogue
  * order into n_files nearly equal contiguous parts):
@@ -28,7 +28,7 @@
 
 #include "error.h"
 #include "fof.h"
-#include "fof_plan.h"
+#include "fof.h"
 
 /** Header values of a catalogue. */
 struct fof_io_header {

@@ -1,5 +1,5 @@
 /*
- * gpu_bind — the MPI side of lemur's GPUs: one device per rank.
+ * gpu_bind (tier: mpi) — the MPI side of lemur's GPUs: one device per rank.
  *
  * Ranks on one node (MPI_COMM_TYPE_SHARED) take the devices they see in node-rank order: node rank
  * r uses visible device r mod n. The ranks of a node then compare the UUIDs of the devices they

@@ -1,7 +1,7 @@
 /*
- * h5io — the HDF5 plumbing shared by lemur's file formats (fields, snapshots): files written in
- * parallel through a temporary name and committed by a rename, checked opening of existing files,
- * attributes, and datasets whose shape and type are verified before use.
+ * h5io (tier: mpi) — the HDF5 plumbing shared by lemur's file formats (fields, snapshots): files
+ * written in parallel through a temporary name and committed by a rename, checked opening of
+ * existing files, attributes, and datasets whose shape and type are verified before use.
  *
  * Messages. HDF5's own error-stack printing is switched off (h5io_quiet); every failure is turned
  * into a struct lm_err naming the file, the object (dataset or attribute) and what was expected

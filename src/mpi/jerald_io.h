@@ -1,5 +1,5 @@
 /*
- * jerald_io — the outputs of the jerald stage.
+ * jerald_io (tier: mpi) — the outputs of the jerald stage.
  *
  * Maps: one HDF5 file written collectively through a temporary name (src/mpi/h5io.h), each map a
  * distributed float32 field (field_file_write_dataset, src/mpi/field_file.h):

@@ -1,8 +1,8 @@
 /*
- * linear_power_load — the run's linear power spectrum, built identically on every rank from the
- * parameters: rank 0 reads a CLASS/CAMB table once and broadcasts its text, then every rank makes
- * the same struct linear_power. Errors (bad cosmology, missing or malformed table) are agreed and
- * reported once.
+ * linear_power_load (tier: mpi) — the run's linear power spectrum, built identically on every rank
+ * from the parameters: rank 0 reads a CLASS/CAMB table once and broadcasts its text, then every
+ * rank makes the same struct linear_power. Errors (bad cosmology, missing or malformed table) are
+ * agreed and reported once.
  */
 #ifndef LEMUR_LINEAR_POWER_LOAD_H
 #define LEMUR_LINEAR_POWER_LOAD_H

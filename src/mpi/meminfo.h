@@ -1,8 +1,8 @@
 /*
- * meminfo — how much memory a rank may plan to use, for the size decisions of memory-hungry
- * stages (the emulator's tile size). The host figure is the node's available memory (MemAvailable
- * of /proc/meminfo, or sysconf's available pages where that file is missing) shared evenly among
- * the ranks of a communicator that run on the same node.
+ * meminfo (tier: mpi) — how much memory a rank may plan to use, for the size decisions of
+ * memory-hungry stages (the emulator's tile size). The host figure is the node's available memory
+ * (MemAvailable of /proc/meminfo, or sysconf's available pages where that file is missing) shared
+ * evenly among the ranks of a communicator that run on the same node.
  */
 #ifndef LEMUR_MEMINFO_H
 #define LEMUR_MEMINFO_H

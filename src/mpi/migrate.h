@@ -1,5 +1,5 @@
 /*
- * migrate — particle migration to the owners of their positions.
+ * migrate (tier: mpi) — particle migration to the owners of their positions.
  *
  * Migration. After migrate_execute every particle lives on the rank owning the cell of its
  * (wrapped) position in a decomposition (decomp_owner_pos), with all its fields and the exact

@@ -1,9 +1,10 @@
 /*
- * model_file — lemur's HDF5 model file: the architecture and weights (struct model) of the
- * field-level emulator (Jamieson et al. 2024), written by tools/convert-weights (from the authors'
- * PyTorch checkpoint or JAX .npz) or by model_file_write. A run loads it with model_file_load:
- * rank 0 reads the file (serial HDF5) and broadcasts the architecture and the weights, so that a
- * run on thousands of ranks opens the file once. Layout, format version 1 (MODEL_FORMAT_VERSION):
+ * model_file (tier: mpi) — lemur's HDF5 model file: the architecture and weights (struct model) of
+ * the field-level emulator (Jamieson et al. 2024), written by tools/convert-weights (from the
+ * authors' PyTorch checkpoint or JAX .npz) or by model_file_write. A run loads it with
+ * model_file_load: rank 0 reads the file (serial HDF5) and broadcasts the architecture and the
+ * weights, so that a run on thousands of ranks opens the file once. Layout, format version 1
+ * (MODEL_FORMAT_VERSION):
  *
  *   /                        attributes
  *       format              "lemur-emulator-model"

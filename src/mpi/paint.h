@@ -1,5 +1,5 @@
 /*
- * paint — distributed CIC painting and readout on the x-slabs of a float FFT mesh.
+ * paint (tier: mpi) — distributed CIC painting and readout on the x-slabs of a float FFT mesh.
  *
  * Particles are first migrated to the rank owning their cell in the plan's slab decomposition
  * (paint_plan_decomp, which matches the FFT's real-space distribution; use migrate_particles from

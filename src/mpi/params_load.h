@@ -1,6 +1,6 @@
 /*
- * params_load — the parameter file of a run, read once and shared: rank 0 parses the file,
- * applies command-line overrides and validates; every rank then builds the same struct params
+ * params_load (tier: mpi) — the parameter file of a run, read once and shared: rank 0 parses the
+ * file, applies command-line overrides and validates; every rank then builds the same struct params
  * from the broadcast effective YAML, so all ranks agree on every value and default.
  */
 #ifndef LEMUR_PARAMS_LOAD_H

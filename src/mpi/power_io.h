@@ -1,8 +1,8 @@
 /*
- * power_io — lemur's spectra files: a table of binned spectra (k, N_modes, one dataset per column)
- * with its metadata as HDF5 attributes, and the same columns as text in the nbodykit / FastPM
- * layout (Hand et al. 2018; Feng et al. 2016). One rank writes each file; callers agree on the
- * outcome over their communicator.
+ * power_io (tier: mpi) — lemur's spectra files: a table of binned spectra (k, N_modes, one dataset
+ * per column) with its metadata as HDF5 attributes, and the same columns as text in the nbodykit /
+ * FastPM layout (Hand et al. 2018; Feng et al. 2016). One rank writes each file; callers agree on
+ * the outcome over their communicator.
  */
 #ifndef LEMUR_POWER_IO_H
 #define LEMUR_POWER_IO_H

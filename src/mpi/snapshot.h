@@ -1,5 +1,5 @@
 /*
- * snapshot — Gadget-4-style HDF5 particle snapshots, written and read in parallel.
+ * snapshot (tier: mpi) — Gadget-4-style HDF5 particle snapshots, written and read in parallel.
  *
  * Layout (readable by Pylians readgadget, yt and plain h5py):
  *   /Header      attributes NumPart_ThisFile (uint64[6]), NumPart_Total (uint64[6]),

@@ -1,6 +1,6 @@
 /*
- * transfer — per-peer byte messages over nonblocking point-to-point; internal to src/mpi (the
- * common transport of exchange, migrate and ghost plans).
+ * transfer (tier: mpi) — per-peer byte messages over nonblocking point-to-point; internal to
+ * src/mpi (the common transport of exchange, migrate and ghost plans).
  *
  * A transfer is set up once from the item counts this rank sends to and receives from every peer;
  * each posting gives the bytes per item (unit, at most the max_unit given at set-up), and the block

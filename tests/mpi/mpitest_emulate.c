@@ -14,7 +14,7 @@
 
 #include "alloc.h"
 #include "cosmology.h"
-#include "emulate.h"
+#include "emulate_plan.h"
 #include "emunet.h"
 #include "model.h"
 

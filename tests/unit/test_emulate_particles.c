@@ -1,7 +1,7 @@
 /* test_emulate_particles — particles from the emulator's results: x = q + Ψ_NL wrapped into the
  * box per axis (also for displacements of several box sides and values rounding to L), v copied,
  * ID = (i n1 + j) n2 + k, only the owned block taken from arrays that reach beyond it. */
-#include "emulate_stage.h"
+#include "stage_emulate.h"
 #include "harness.h"
 
 #include "alloc.h"

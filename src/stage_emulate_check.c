@@ -1,6 +1,6 @@
-/* emulate_check — the parameter checks of `lemur emulate` that need no file (see
- * emulate_stage.h): grid spacing, training range, tile side and backend. */
-#include "emulate_stage.h"
+/* stage_emulate_check — the parameter checks of `lemur emulate` that need no file (see
+ * stage_emulate.h): grid spacing, training range, tile side and backend. */
+#include "stage_emulate.h"
 
 #include "gpu/gpu.h"
 #include "gpu/nn_cuda.h"

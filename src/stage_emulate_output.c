@@ -1,5 +1,6 @@
-/* emulate_output — the emulated particles and field files of one redshift (see emulate_stage.h). */
-#include "emulate_stage.h"
+/* stage_emulate_output — the emulated particles and field files of one redshift (stage_emulate.h).
+ */
+#include "stage_emulate.h"
 
 #include "alloc.h"
 #include "mpi/comm.h"

@@ -1,5 +1,5 @@
-/* emulate_stage — `lemur emulate`: the phases of one emulator run (see emulate_stage.h). */
-#include "emulate_stage.h"
+/* stage_emulate — `lemur emulate`: the phases of one emulator run (stage_emulate.h). */
+#include "stage_emulate.h"
 
 #include "alloc.h"
 #include "cosmology.h"

@@ -1,6 +1,7 @@
 /*
- * emulate — the distributed emulator driver: the field-level V-Net run over a periodic box spread
- * over the ranks of a communicator (Jamieson et al. 2024: tiles with 48-cell halos).
+ * emulate (tier: plans) — the distributed emulator driver: the field-level V-Net run over a
+ * periodic box spread over the ranks of a communicator (Jamieson et al. 2024: tiles with 48-cell
+ * halos).
  *
  * A plan owns a 3-D block decomposition of the n[0] x n[1] x n[2] Lagrangian grid whose splits lie
  * on the 8-cell lattice (the V-Net is translation-equivariant only for shifts that are multiples of

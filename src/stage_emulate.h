@@ -1,5 +1,6 @@
 /*
- * emulate_stage — the command `lemur emulate` (and the emulate stage of `lemur run`).
+ * emulate_stage (tier: driver) — the command `lemur emulate` (and the emulate stage of `lemur
+ * run`).
  *
  * Takes the linear displacement field Ψ_lin (z = 0) of a cubic box.n^3 grid of spacing
  * 1000/512 Mpc/h — within `lemur run`, the x-slabs the ic stage left in the run (src/run.h),
@@ -33,7 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "emulate.h"
+#include "emulate_plan.h"
 #include "error.h"
 #include "mpi/snapshot.h"
 #include "params.h"
