@@ -182,8 +182,9 @@ else
 fi
 
 # ---- signals ---------------------------------------------------------------------------------
-maps=$($PY -c "print('{' + ', '.join('m%d: {layers: [{alpha: 1}, {alpha: 1}, {alpha: 1}]}' % i for i in range(6)) + '}')")
-slow=(box.size=62.5 box.n=32 jerald.n_mesh=64 ic.write_particles=true ic.write_field=false
+maps=$($PY -c "print('{' + ', '.join('m%d: {layers: [{alpha: 1}, {alpha: 1}, {alpha: 1}]}' % i for i in range(8)) + '}')")
+# maps of about 0.3 s each, so that the signal reliably lands while maps remain
+slow=(box.size=62.5 box.n=32 jerald.n_mesh=128 ic.write_particles=true ic.write_field=false
     run.verbosity=1 "run.stages=[ic, jerald]" "jerald.maps=$maps")
 # interrupt NAME SIGNAL RANKS: start a run, signal its ranks once the second map is under way.
 interrupt() {
