@@ -32,7 +32,9 @@ static const struct command other_commands[] = {
      stage_compare, 1},
     {"info", "validate a parameter file and print the effective configuration and cosmology",
      "Prints the configuration with every default filled in, then D(z), f(z), H(z) at the\n"
-     "output redshifts and sigma8 of the normalised linear spectrum. Writes nothing.\n"
+     "output redshifts and sigma8 of the normalised linear spectrum, and runs every check the\n"
+     "stages of run.stages make before they work (sizes, maps, backend) and the BoxSize of\n"
+     "every named input file. Writes nothing.\n"
      "`lemur info --schema` prints the documented list of every key.",
      stage_info, 0},
 };
