@@ -426,7 +426,6 @@ bool run_pipeline(const struct params *p, MPI_Comm comm, struct lm_err *err)
     struct manifest m = {0};
     params_make_dir(comm, p->output.dir);
     manifest_open(p, &m, hash, comm);
-    params_write_used(comm, p);
     int n = p->run.stages.n;
     const struct stage *st[64];
     bool skip[64];
@@ -435,7 +434,7 @@ bool run_pipeline(const struct params *p, MPI_Comm comm, struct lm_err *err)
     stages_done(p, &m, n, st, hash, skip, comm);
     plan_reruns(p, n, st, skip);
     struct run r = {.p = p, .comm = comm};
-    bool ok = true;
+    bool ok = true, used_written = false;
     for (int i = 0; i < n && ok; i++) {
         if (skip[i]) {
             msg_info("== stage %s: already complete in %s/manifest.yml, skipped ==", st[i]->name,
@@ -444,7 +443,13 @@ bool run_pipeline(const struct params *p, MPI_Comm comm, struct lm_err *err)
         }
         msg_info("== stage %d/%d: %s ==", i + 1, n, st[i]->name);
         ok = pipeline_stage(&r, st[i], wanted_after(p, n, st, skip, i), &m, hash, err);
+        if (ok && !used_written) { /* the configuration of outputs that exist, not of a failure */
+            params_write_used(comm, p);
+            used_written = true;
+        }
     }
+    if (ok && !used_written) /* every stage was complete already */
+        params_write_used(comm, p);
     run_drop(&r, r.held);
     manifest_free(&m);
     if (ok)

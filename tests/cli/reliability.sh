@@ -187,6 +187,23 @@ for stage in jerald fof; do
         "$LEMUR" $stage good.yml "${base[@]}" $stage.input=snap_box.hdf5 output.dir=out_$stage "jerald.maps={dm: {layers: [{alpha: 1}]}}"
 done
 
+# ---- used_parameters.yml stays beside the outputs it describes -------------------------------
+"$LEMUR" run good.yml "${base[@]}" "run.stages=[ic, power]" output.dir=done >/dev/null 2>&1
+cp done/used_parameters.yml used_before.yml
+refuse "a failing command into a finished folder" "cannot open snapshot absent.hdf5" done \
+    "$LEMUR" power good.yml "${base[@]}" ic.seed=9 power.input=absent.hdf5 output.dir=done
+check "used_parameters.yml untouched by a failing command" cmp -s used_before.yml done/used_parameters.yml
+refuse "a refused run into a finished folder" "run.stages lists 'power' twice" done \
+    "$LEMUR" run good.yml "${base[@]}" ic.seed=9 "run.stages=[ic, power, power]" output.dir=done
+check "used_parameters.yml untouched by a refused run" cmp -s used_before.yml done/used_parameters.yml
+refuse "a run failing in its first stage into a finished folder" "holds a non-finite value (nan)" done \
+    "${MPIRUN[@]}" -n 2 "$LEMUR" run good.yml "${base[@]}" ic.input=field_nan.hdf5 "run.stages=[ic, power]" output.dir=done
+check "used_parameters.yml untouched by a failed run" cmp -s used_before.yml done/used_parameters.yml
+"$LEMUR" run good.yml "${base[@]}" ic.seed=9 "run.stages=[ic, power]" power.input=absent.hdf5 output.dir=done >/dev/null 2>&1
+check "a run whose first stage succeeded writes used_parameters.yml" grep -q "seed: 9" done/used_parameters.yml
+"$LEMUR" power good.yml "${base[@]}" ic.seed=11 power.input=src/ic_snapshot.hdf5 output.dir=done >/dev/null 2>&1
+check "a command that succeeded writes used_parameters.yml" grep -q "seed: 11" done/used_parameters.yml
+
 # ---- unwritable outputs ----------------------------------------------------------------------
 : > a_file
 for np_ in 1 2; do
