@@ -95,6 +95,8 @@ static int run_command(const struct command *cmd, const struct stage *stage, con
     if (cmd->writes_outputs)
         msg_info("lemur %s: %s %s on %d rank(s)\n# effective configuration\n%s", LEMUR_VERSION,
                  cmd->name, file, comm_size(world), p.effective);
+    if (cmd->writes_outputs == 1)
+        params_make_dir(world, p.output.dir);
     timer_start("total");
     bool ok = stage ? run_stage_alone(stage, &p, world, &err) : cmd->run(&p, world, &err);
     timer_stop("total");
