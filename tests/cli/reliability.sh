@@ -171,8 +171,8 @@ refuse "info: power bins" "power.kmin = 100, power.kmax = 1.6085, power.dk = 0.2
 check "info: jerald and power are not checked outside run.stages" "$LEMUR" info good.yml power.kmin=100 \
     "jerald.maps=$hi_nostellar" "run.stages=[ic]" run.verbosity=0
 for key in power.input power.reference jerald.input fof.input; do
-    refuse "info: the BoxSize of $key" "$key = snap_box.hdf5: the file's BoxSize is 50 Mpc/h but box.size is 31.25" . \
-        "$LEMUR" info good.yml $key=snap_box.hdf5
+    refuse "info: the BoxSize of $key at 2 ranks" "$key = snap_box.hdf5: the file's BoxSize is 50 Mpc/h but box.size is 31.25" . \
+        "${MPIRUN[@]}" -n 2 "$LEMUR" info good.yml $key=snap_box.hdf5
 done
 refuse "info: the BoxSize of ic.input at 2 ranks" "ic.input = field_box.hdf5: the file's BoxSize is 50 Mpc/h" . \
     "${MPIRUN[@]}" -n 2 "$LEMUR" info good.yml ic.input=field_box.hdf5
