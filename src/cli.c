@@ -17,7 +17,8 @@ struct command {
     const char *summary;
     const char *help;
     bool (*run)(const struct params *p, MPI_Comm comm, struct lm_err *err);
-    int writes_outputs; /**< 0: none; 1: yes; 2: yes, and it writes used_parameters.yml itself */
+    int writes_outputs; /**< 0: none; 1: yes (used_parameters.yml once it succeeded); 2: yes, and
+                         *   it writes used_parameters.yml itself */
 };
 
 static const struct command run_command_entry = {
@@ -32,7 +33,9 @@ static const struct command other_commands[] = {
      stage_compare, 1},
     {"info", "validate a parameter file and print the effective configuration and cosmology",
      "Prints the configuration with every default filled in, then D(z), f(z), H(z) at the\n"
-     "output redshifts and sigma8 of the normalised linear spectrum. Writes nothing.\n"
+     "output redshifts and sigma8 of the normalised linear spectrum, and runs every check the\n"
+     "stages of run.stages make before they work (sizes, maps, backend) and the BoxSize of\n"
+     "every named input file. Writes nothing.\n"
      "`lemur info --schema` prints the documented list of every key.",
      stage_info, 0},
 };
@@ -93,10 +96,12 @@ static int run_command(const struct command *cmd, const struct stage *stage, con
         msg_info("lemur %s: %s %s on %d rank(s)\n# effective configuration\n%s", LEMUR_VERSION,
                  cmd->name, file, comm_size(world), p.effective);
     if (cmd->writes_outputs == 1)
-        params_write_used(world, &p);
+        params_make_dir(world, p.output.dir);
     timer_start("total");
     bool ok = stage ? run_stage_alone(stage, &p, world, &err) : cmd->run(&p, world, &err);
     timer_stop("total");
+    if (ok && cmd->writes_outputs == 1) /* only beside the outputs it describes */
+        params_write_used(world, &p);
     if (!ok && comm_rank(world) == 0) {
         fprintf(stderr, "lemur: error: %s\n", err.msg);
         fflush(stderr);

@@ -57,6 +57,10 @@ struct ic_noise {
     uint32_t *table;             /**< n*n column seeds, table[ix*n + iy] (owned) */
 };
 
+/** Check that n is a mesh side the white noise accepts (even, 2 ... 65536); err names box.n.
+ *  Local. */
+bool ic_noise_check_size(int n, struct lm_err *err);
+
 /** Build the N-GenIC seed table for a master seed.
  *  @param n      mesh cells per side (even, 2 ... 65536)
  *  @param seed   master seed, 1 ... IC_SEED_MAX

@@ -42,16 +42,21 @@ static void fill_table(uint32_t *table, int n, long seed)
     gsl_rng_free(r);
 }
 
+bool ic_noise_check_size(int n, struct lm_err *err)
+{
+    if (n >= 2 && n <= 65536 && n % 2 == 0)
+        return true;
+    return lm_err_set(err,
+                      "ic: mesh size box.n = %d is not usable for the white noise: expected an "
+                      "even number in [2, 65536]",
+                      n);
+}
+
 struct ic_noise *ic_noise_create(int n, long seed, enum ic_amplitude amplitude, bool paired,
                                  struct lm_err *err)
 {
-    if (n < 2 || n > 65536 || n % 2 != 0) {
-        lm_err_set(err,
-                   "ic: mesh size box.n = %d is not usable for the white noise: expected an "
-                   "even number in [2, 65536]",
-                   n);
+    if (!ic_noise_check_size(n, err))
         return NULL;
-    }
     if (seed < 1 || seed > IC_SEED_MAX) {
         lm_err_set(err, "ic: seed ic.seed = %ld is out of range: expected 1 ... %ld", seed,
                    IC_SEED_MAX);

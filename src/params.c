@@ -3,7 +3,9 @@
 
 #include "alloc.h"
 
+#include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #define AT(field) offsetof(struct params, field)
@@ -178,4 +180,18 @@ void params_free(struct params *p)
     lm_free(p->effective);
     config_destroy(&p->cfg);
     memset(p, 0, sizeof *p);
+}
+
+bool params_check_box(const struct params *p, const char *key, const char *path, double file_box,
+                      struct lm_err *err)
+{
+    double L = p->box.size;
+    if (fabs(file_box - L) <= 1e-6 * L)
+        return true;
+    char who[PARAMS_PATH_MAX + 64];
+    snprintf(who, sizeof who, "%s%s%s", key ? key : "", key ? " = " : "", path);
+    return lm_err_set(err,
+                      "%s: the file's BoxSize is %g Mpc/h but box.size is %g: set box.size to the "
+                      "box of the file",
+                      who, file_box, L);
 }

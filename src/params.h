@@ -131,4 +131,10 @@ void params_fill(struct params *p, struct config *cfg);
 /** Free what p owns (the config, lists, the effective text). NULL-safe. Local. */
 void params_free(struct params *p);
 
+/** Check that an input file's box side file_box equals box.size (relative 1e-6).
+ *  @param key   the key that named the file (NULL: the run's own file)
+ *  @return false with err naming the key, the file and both sides. Local. */
+bool params_check_box(const struct params *p, const char *key, const char *path, double file_box,
+                      struct lm_err *err);
+
 #endif

@@ -3,6 +3,7 @@
 
 #include "alloc.h"
 #include "manifest.h"
+#include "mesh.h"
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
 #include "stage_ic.h"
@@ -34,23 +35,23 @@ static unsigned fof_uses(const struct params *p) { return *p->fof.input ? 0u : R
 
 /* clang-format off */
 const struct stage run_stages[] = {
-    {"ic", stage_ic, 0, RUN_FIELD | RUN_PARTICLES, ic_uses,
+    {"ic", stage_ic, 0, RUN_FIELD | RUN_PARTICLES, ic_uses, stage_ic_check,
      "make the linear displacement field (and optionally LPT particles)",
      "Generates N-GenIC-compatible white noise, the linear density and the Zel'dovich\n"
      "displacement (box.n^3 on x-slabs) and writes them as HDF5 under output.dir."},
-    {"emulate", stage_emulate, RUN_FIELD, RUN_PARTICLES, emulate_uses,
+    {"emulate", stage_emulate, RUN_FIELD, RUN_PARTICLES, emulate_uses, stage_emulate_check,
      "run the field-level emulator on the displacement field",
      "Takes the displacement field (from ic in memory, or its file), runs the styled V-Net tile\n"
      "by tile (emulator.*) and writes the nonlinear particles (positions, velocities, IDs)."},
-    {"power", stage_power, RUN_PARTICLES, 0, power_uses,
+    {"power", stage_power, RUN_PARTICLES, 0, power_uses, stage_power_check,
      "measure power spectra of a snapshot",
      "Reads power.input (or takes the run's particles), paints them with CIC and writes P(k),\n"
      "multipoles and momentum spectra as HDF5 and text."},
-    {"jerald", stage_jerald, RUN_PARTICLES, 0, jerald_uses,
+    {"jerald", stage_jerald, RUN_PARTICLES, 0, jerald_uses, stage_jerald_check,
      "paint dark-matter, stellar and HI maps with displacement layers",
      "Applies the Green's-function displacement layers of jerald.maps.* to the particles and\n"
      "writes the maps and their spectra."},
-    {"fof", stage_fof, RUN_PARTICLES, 0, fof_uses,
+    {"fof", stage_fof, RUN_PARTICLES, 0, fof_uses, NULL,
      "friends-of-friends haloes: catalogue, mass function, halo spectra",
      "Finds friends-of-friends groups of fof.input (or the run's particles), writes the\n"
      "Gadget-4 fof_tab catalogue, the mass function with the Sheth & Tormen curve and the\n"
@@ -119,6 +120,22 @@ bool run_stages_check(const struct params *p, struct lm_err *err)
                               "order is that of lemur --help)",
                               l->v[i], run_stages[last].name);
         last = at;
+    }
+    return true;
+}
+
+bool run_check(const struct params *p, MPI_Comm comm, struct lm_err *err)
+{
+    int n = (int)p->box.n, nn[3] = {n, n, n};
+    if (run_stages_check(p,
+                         err)) /* the parameters, and so the outcome, are the same on every rank */
+        fft_check_size(nn, "box.n", err);
+    if (!lm_err_ok(err))
+        return false;
+    for (int i = 0; i < p->run.stages.n; i++) {
+        const struct stage *s = run_stage_find(p->run.stages.v[i]);
+        if (s->check && !s->check(p, comm, err))
+            return false;
     }
     return true;
 }
@@ -402,14 +419,13 @@ static bool pipeline_stage(struct run *r, const struct stage *s, unsigned wanted
 
 bool run_pipeline(const struct params *p, MPI_Comm comm, struct lm_err *err)
 {
-    if (!run_stages_check(p, err))
-        return false; /* the same on every rank: the parameters are */
+    if (!run_check(p, comm, err))
+        return false;
     stage_cosmology_summary(p, comm);
     uint64_t hash = manifest_config_hash(p->effective);
     struct manifest m = {0};
     params_make_dir(comm, p->output.dir);
     manifest_open(p, &m, hash, comm);
-    params_write_used(comm, p);
     int n = p->run.stages.n;
     const struct stage *st[64];
     bool skip[64];
@@ -418,7 +434,7 @@ bool run_pipeline(const struct params *p, MPI_Comm comm, struct lm_err *err)
     stages_done(p, &m, n, st, hash, skip, comm);
     plan_reruns(p, n, st, skip);
     struct run r = {.p = p, .comm = comm};
-    bool ok = true;
+    bool ok = true, used_written = false;
     for (int i = 0; i < n && ok; i++) {
         if (skip[i]) {
             msg_info("== stage %s: already complete in %s/manifest.yml, skipped ==", st[i]->name,
@@ -427,7 +443,13 @@ bool run_pipeline(const struct params *p, MPI_Comm comm, struct lm_err *err)
         }
         msg_info("== stage %d/%d: %s ==", i + 1, n, st[i]->name);
         ok = pipeline_stage(&r, st[i], wanted_after(p, n, st, skip, i), &m, hash, err);
+        if (ok && !used_written) { /* the configuration of outputs that exist, not of a failure */
+            params_write_used(comm, p);
+            used_written = true;
+        }
     }
+    if (ok && !used_written) /* every stage was complete already */
+        params_write_used(comm, p);
     run_drop(&r, r.held);
     manifest_free(&m);
     if (ok)

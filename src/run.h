@@ -64,8 +64,11 @@ struct stage {
     unsigned makes;                           /**< products it may put into memory */
     unsigned (*uses)(const struct params *p); /**< the part of reads | makes it uses under p
                                                *   (NULL: all of them) */
-    const char *summary;                      /**< one line for lemur --help */
-    const char *help;                         /**< lemur <stage> --help */
+    /** The checks the stage makes before it reads or writes anything (NULL: none); false with
+     *  err agreed on every rank. Collective on comm. */
+    bool (*check)(const struct params *p, MPI_Comm comm, struct lm_err *err);
+    const char *summary; /**< one line for lemur --help */
+    const char *help;    /**< lemur <stage> --help */
 };
 
 /** The stages, in the order they run. */
@@ -78,6 +81,12 @@ const struct stage *run_stage_find(const char *name);
 /** Check run.stages: not empty, every name a stage of the table (an unknown one suggests the
  *  nearest), none twice, in the table's order. @return false with err naming the item. Local. */
 bool run_stages_check(const struct params *p, struct lm_err *err);
+
+/** Everything that can be checked before a run starts: run.stages (run_stages_check), box.n
+ *  as an FFT mesh, and the check of every stage of run.stages (struct stage). `lemur info` and
+ *  `lemur run` call it before any stage. @return false with err agreed on every rank.
+ *  Collective on comm. */
+bool run_check(const struct params *p, MPI_Comm comm, struct lm_err *err);
 
 /** `lemur run`: the stages of run.stages in order, with the manifest and resume (see the
  *  overview); stops at the first failure, which the manifest records. @return false with err

@@ -6,6 +6,7 @@
 #include "gpu/nn_cuda.h"
 #include "mpi/comm.h"
 #include "mpi/gpu_bind.h"
+#include "stages.h"
 #include "tiling.h"
 
 #include <math.h>
@@ -123,4 +124,15 @@ bool emulate_backend_select(const struct params *p, MPI_Comm comm,
 bool emulate_check_params(const struct params *p, struct lm_err *err)
 {
     return check_spacing(p, err) && check_training_range(p, err) && check_tile(p, err);
+}
+
+bool stage_emulate_check(const struct params *p, MPI_Comm comm, struct lm_err *err)
+{
+    if (!*p->emulator.model)
+        return true;
+    const struct nn_backend *backend;
+    size_t device_bytes;
+    emulate_check_params(p, err);
+    return comm_agree_soft(comm, err) &&
+           emulate_backend_select(p, comm, &backend, &device_bytes, err);
 }

@@ -81,7 +81,11 @@ static struct particles *input_particles(struct run *run, char *input, size_t ca
         snprintf(input, cap, "%s", p->fof.input);
     else
         stage_particles_path(p, input, cap);
-    return fof_read(input, hdr, run->comm, err);
+    parts = fof_read(input, hdr, run->comm, err);
+    if (parts && /* the header is the same on every rank: so is the outcome */
+        !params_check_box(p, *p->fof.input ? "fof.input" : NULL, input, hdr->box_size, err))
+        particles_destroy(&parts);
+    return parts;
 }
 
 /** Particles per side of the snapshot's grid, N^(1/3) rounded. */

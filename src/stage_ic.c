@@ -191,16 +191,26 @@ static void keep_field(struct run *r, struct ic_fields *f)
     msg_info("ic: the linear field stays in memory for the emulator");
 }
 
-static bool run_input(struct run *r, struct lm_err *err)
+bool stage_ic_check(const struct params *p, MPI_Comm comm, struct lm_err *err)
 {
-    const struct params *p = r->p;
+    enum ic_amplitude a;
+    if (!*p->ic.input) {
+        if (ic_noise_check_size((int)p->box.n, err) && !ic_amplitude_parse(p->ic.amplitude, &a))
+            lm_err_set(err, "ic.amplitude = '%s': expected rayleigh or fixed", p->ic.amplitude);
+        return comm_agree_soft(comm, err);
+    }
     if (p->ic.lpt_order == 2)
         lm_err_set(err,
                    "ic.lpt_order = 2 needs the generated linear field, but ic.input = '%s' "
                    "is set (use ic.lpt_order = 1 with an input field)",
                    p->ic.input);
-    if (!comm_agree_soft(r->comm, err))
-        return false;
+    return comm_agree_soft(comm, err) &&
+           stage_input_check(p, "ic.input", p->ic.input, true, comm, err);
+}
+
+static bool run_input(struct run *r, struct lm_err *err)
+{
+    const struct params *p = r->p;
     msg_info("ic: reading the displacement field from %s", p->ic.input);
     struct ic_fields f;
     bool ok = read_input(p, &f, r->comm, err) && write_outputs(r, &f, false, err);
@@ -213,7 +223,9 @@ static bool run_input(struct run *r, struct lm_err *err)
 bool stage_ic(struct run *r, struct lm_err *err)
 {
     const struct params *p = r->p;
-    if (p->ic.input && p->ic.input[0])
+    if (!stage_ic_check(p, r->comm, err))
+        return false;
+    if (*p->ic.input)
         return run_input(r, err);
     timer_start("ic.setup");
     struct linear_power *power = linear_power_load(p, r->comm);

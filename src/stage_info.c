@@ -1,9 +1,11 @@
 /* stage_info — `lemur info`: the effective configuration and the cosmology summary. */
 #include "cosmology.h"
 #include "gpu/gpu.h"
+#include "mpi/field_file.h"
 #include "mpi/linear_power_load.h"
 #include "mpi/snapshot.h"
 #include "mpi/comm.h"
+#include "run.h"
 #include "stages.h"
 #include "version.h"
 
@@ -71,12 +73,50 @@ static void gpu_summary(void)
                  gpu_compiled() ? "compiled in" : "not compiled in");
 }
 
+bool stage_input_check(const struct params *p, const char *key, const char *path, bool field,
+                       MPI_Comm comm, struct lm_err *err)
+{
+    double box = 0;
+    bool ok;
+    if (field) {
+        struct field_file_meta m = {0};
+        ok = field_file_read_meta(path, &m, comm, err);
+        box = m.box_size;
+        field_file_meta_free(&m);
+    } else {
+        struct snapshot_header h;
+        ok = snapshot_read_header(path, comm, &h, err);
+        box = h.box_size;
+    }
+    /* the header is the same on every rank: so is the outcome */
+    return ok && params_check_box(p, key, path, box, err);
+}
+
+/* The named input files: their headers and boxes. */
+static bool check_inputs(const struct params *p, MPI_Comm comm, struct lm_err *err)
+{
+    const struct {
+        const char *key, *path;
+        bool field;
+    } in[] = {{"ic.input", p->ic.input, true},
+              {"power.input", p->power.input, false},
+              {"power.reference", p->power.reference, false},
+              {"jerald.input", p->jerald.input, false},
+              {"fof.input", p->fof.input, false}};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+        if (*in[i].path && !stage_input_check(p, in[i].key, in[i].path, in[i].field, comm, err))
+            return false;
+    return true;
+}
+
 bool stage_info(const struct params *p, MPI_Comm comm, struct lm_err *err)
 {
     msg_info("# lemur %s: effective configuration (defaults included)\n%s", LEMUR_VERSION,
              p->effective);
     stage_cosmology_summary(p, comm);
     gpu_summary();
+    if (!run_check(p, comm, err) || !check_inputs(p, comm, err))
+        return false;
     msg_info("the configuration is valid");
     return lm_err_ok(err);
 }

@@ -308,11 +308,20 @@ static struct particles *input_particles(struct run *run, unsigned fields,
         stage_particles_path(p, input, sizeof input);
     struct snapshot_read_opts o = {.fields = fields};
     timer_start("jerald.read");
-    snapshot_read(input, &o, run->comm, hdr, &parts, err);
+    if (snapshot_read(input, &o, run->comm, hdr, &parts, err))
+        params_check_box(p, *p->jerald.input ? "jerald.input" : NULL, input, hdr->box_size, err);
     timer_stop("jerald.read");
     if (!comm_agree_soft(run->comm, err))
         particles_destroy(&parts);
     return parts;
+}
+
+bool stage_jerald_check(const struct params *p, MPI_Comm comm, struct lm_err *err)
+{
+    struct jerald_set *set = lm_calloc("jerald.set", 1, sizeof *set);
+    jerald_set_read(p->cfg, p->box.n, set, err);
+    lm_free(set);
+    return comm_agree_soft(comm, err);
 }
 
 bool stage_jerald(struct run *run, struct lm_err *err)

@@ -88,8 +88,12 @@ static bool job_init(struct power_job *job, const struct params *p, MPI_Comm com
                    pw->n_mesh > 0 ? "" : " (from box.n, since power.n_mesh is 0)");
     if (!comm_agree_soft(comm, err))
         return false;
+    double box[3] = {p->box.size, p->box.size, p->box.size};
     for (int d = 0; d < 3; d++)
         job->n_mesh[d] = (int)n;
+    power_options_check(&job->o, job->n_mesh, box, err);
+    if (!comm_agree_soft(comm, err))
+        return false;
     if (largest_prime_factor((int)n) > 7)
         msg_warn("power.n_mesh = %ld has the prime factor %d: FFTs will be slow (prefer sizes "
                  "2^a 3^b 5^c 7^d)",
@@ -99,6 +103,12 @@ static bool job_init(struct power_job *job, const struct params *p, MPI_Comm com
     else
         stage_particles_path(p, job->input, sizeof job->input);
     return true;
+}
+
+bool stage_power_check(const struct params *p, MPI_Comm comm, struct lm_err *err)
+{
+    struct power_job job;
+    return job_init(&job, p, comm, err);
 }
 
 /** Read a snapshot (fields), set the job's box from it. @return the particles, or NULL with err
@@ -117,12 +127,12 @@ static struct particles *read_snapshot(struct power_job *job, const char *path, 
                  " (velocities are needed by power.momentum and power.multipoles; set both to "
                  "false to measure P(k) from positions alone)");
     }
-    double L = job->p->box.size;
-    if (lm_err_ok(err) && fabs(hdr->box_size - L) > 1e-6 * L)
-        lm_err_set(err,
-                   "%s: the snapshot's BoxSize is %g Mpc/h but box.size is %g: set box.size to "
-                   "the box of the snapshot",
-                   path, hdr->box_size, L);
+    const struct params *p = job->p;
+    const char *key = path == p->power.reference ? "power.reference"
+                      : *p->power.input          ? "power.input"
+                                                 : NULL;
+    if (lm_err_ok(err))
+        params_check_box(p, key, path, hdr->box_size, err);
     timer_stop("power.read");
     if (!comm_agree_soft(comm, err)) {
         particles_destroy(&parts);

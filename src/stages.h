@@ -15,9 +15,31 @@
 
 struct run;
 
-/** Validate the parameters and print the effective configuration and the cosmology summary
- *  (D, f, H at every output redshift, σ8 of the normalised spectrum). Collective on comm. */
+/** Print the effective configuration and the cosmology summary (D, f, H at every output
+ *  redshift, σ8 of the normalised spectrum), then run run_check and check the BoxSize of every
+ *  named input file (ic.input, power.input, power.reference, jerald.input, fof.input).
+ *  Collective on comm. */
 bool stage_info(const struct params *p, MPI_Comm comm, struct lm_err *err);
+
+/** Check the BoxSize of the input file path, named by key (NULL: the run's own file), against
+ *  box.size (params_check_box): rank 0 reads only the header of a snapshot (field false) or the
+ *  attributes of a field file (field true). @return false with err agreed. Collective on comm. */
+bool stage_input_check(const struct params *p, const char *key, const char *path, bool field,
+                       MPI_Comm comm, struct lm_err *err);
+
+/* The checks each stage makes before it reads or writes anything (the check of its entry in the
+ * stage table, run by `lemur info` and at the start of `lemur run` for every stage of
+ * run.stages). Each returns false with err agreed on every rank. Collective on comm. */
+
+/** ic: the white-noise mesh (box.n even), ic.amplitude, and with ic.input the LPT order and the
+ *  file's BoxSize. */
+bool stage_ic_check(const struct params *p, MPI_Comm comm, struct lm_err *err);
+/** emulate (with emulator.model set): grid spacing, training range, tile and backend. */
+bool stage_emulate_check(const struct params *p, MPI_Comm comm, struct lm_err *err);
+/** power: the mesh (power.n_mesh or box.n) and the binning options of power.*. */
+bool stage_power_check(const struct params *p, MPI_Comm comm, struct lm_err *err);
+/** jerald: the maps of jerald.maps (completeness, values, mesh). */
+bool stage_jerald_check(const struct params *p, MPI_Comm comm, struct lm_err *err);
 
 struct cosmology;
 /** The flat LCDM parameters of the run. Local. */

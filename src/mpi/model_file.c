@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "finite.h"
 
 #define MODEL_FILE_FORMAT "lemur-emulator-model"
 #define MODEL_FILE_STYLE  "s = [(Omega_m - 0.3) * 5, D(z) - 1]"
@@ -119,6 +120,33 @@ static void shape_str(char *buf, size_t n, int rank, const hsize_t *dims)
         snprintf(buf + k, n - k, "]");
 }
 
+/* Refuse a tensor holding NaN or infinity, naming its first bad entry by its index. */
+static bool tensor_finite(struct reader *r, const char *gpath, const char *name, int rank,
+                          const hsize_t *dims, const float *v)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= (int64_t)dims[i];
+    int64_t bad = finite_first_bad_float(v, n);
+    if (bad < 0)
+        return true;
+    hsize_t at[8];
+    int64_t flat = bad;
+    for (int i = rank - 1; i >= 0; i--) {
+        at[i] = (hsize_t)flat % dims[i];
+        flat /= (int64_t)dims[i];
+    }
+    char where[160] = "[";
+    for (int i = 0; i < rank; i++)
+        snprintf(where + strlen(where), sizeof where - strlen(where), "%s%llu", i ? ", " : "",
+                 (unsigned long long)at[i]);
+    strcat(where, "]");
+    return lm_err_set(r->err,
+                      "model file '%s': tensor %s/%s holds a non-finite value (%g) at index %s: "
+                      "the weights are unusable (convert the checkpoint again)",
+                      r->path, gpath, name, (double)v[bad], where);
+}
+
 /* Read float dataset <group>/<name> of exactly the given shape into dst. */
 static bool read_tensor(struct reader *r, hid_t g, const char *gpath, const char *name, int rank,
                         const hsize_t *want, float *dst)
@@ -144,7 +172,7 @@ static bool read_tensor(struct reader *r, hid_t g, const char *gpath, const char
     if (!ok)
         return lm_err_set(r->err, "model file '%s': cannot read tensor %s/%s as float32", r->path,
                           gpath, name);
-    return true;
+    return tensor_finite(r, gpath, name, rank, want, dst);
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */

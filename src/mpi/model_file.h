@@ -37,8 +37,8 @@
  *       bias                [cout]
  *
  * Reading checks the format and version, every attribute, every dataset's presence and shape
- * (naming the offending tensor and both shapes), refuses layer groups no block uses, and runs
- * model_check.
+ * (naming the offending tensor and both shapes), refuses NaN or infinite weights (naming the
+ * tensor and the index of the first), refuses layer groups no block uses, and runs model_check.
  */
 #ifndef LEMUR_MODEL_FILE_H
 #define LEMUR_MODEL_FILE_H

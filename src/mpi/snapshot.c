@@ -610,6 +610,17 @@ static struct snapshot_read_opts read_defaults(const struct snapshot_read_opts *
     return o;
 }
 
+bool snapshot_read_header(const char *path, MPI_Comm comm, struct snapshot_header *hdr,
+                          struct lm_err *err)
+{
+    struct snapshot_read_opts o = read_defaults(NULL);
+    struct file_set s;
+    if (!open_set(path, &o, comm, &s, hdr, err))
+        return false;
+    lm_free(s.counts);
+    return true;
+}
+
 bool snapshot_read(const char *path, const struct snapshot_read_opts *opts, MPI_Comm comm,
                    struct snapshot_header *hdr, struct particles **out, struct lm_err *err)
 {

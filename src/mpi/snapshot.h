@@ -86,4 +86,10 @@ bool snapshot_write(const char *path, const struct snapshot_header *hdr, const s
 bool snapshot_read(const char *path, const struct snapshot_read_opts *opts, MPI_Comm comm,
                    struct snapshot_header *hdr, struct particles **out, struct lm_err *err);
 
+/** Read and check the header of a snapshot (every file's counts, as snapshot_read does) without
+ *  its particles: rank 0 reads, every rank receives hdr.
+ *  @return true on success, the same on every rank (err names the file). Collective on comm. */
+bool snapshot_read_header(const char *path, MPI_Comm comm, struct snapshot_header *hdr,
+                          struct lm_err *err);
+
 #endif

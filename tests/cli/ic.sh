@@ -54,7 +54,7 @@ expect_fail "truncated ic.input" "truncated.hdf5" "$LEMUR" ic ic.yml output.dir=
 "$LEMUR" ic ic.yml output.dir=small box.n=16 ic.write_particles=false >/dev/null 2>&1
 expect_fail "ic.input of another shape" "dataset psi_x has shape [16, 16, 16], expected [24, 24, 24]" \
     "$LEMUR" ic ic.yml output.dir=bad ic.input=small/ic_field.hdf5 ic.lpt_order=1
-expect_fail "ic.input of another box" "BoxSize = 100 Mpc/h, but box.size = 200" \
+expect_fail "ic.input of another box" "the file's BoxSize is 100 Mpc/h but box.size is 200" \
     "$LEMUR" ic ic.yml output.dir=bad ic.input=np1/ic_field.hdf5 ic.lpt_order=1 box.size=200
 $PYTHON - <<'EOF'
 import h5py, numpy as np

@@ -7,7 +7,15 @@ rm -rf "$d"; mkdir -p "$d"
 small=(box.n=32 box.size=62.5 power.n_mesh=32 jerald.n_mesh=32)
 
 for f in "$top"/config/*.yml; do
-    expect_ok "$(basename "$f") is valid" "the configuration is valid" "$LEMUR" info "$f"
+    if grep -qE '^ *backend: *gpu' "$f"; then # info checks the backend as the emulator would
+        expect_ok "$(basename "$f") is valid but for its GPU" "the configuration is valid" \
+            "$LEMUR" info "$f" emulator.backend=auto
+        out=$("$LEMUR" info "$f" 2>&1)
+        check "$(basename "$f") is valid on a GPU, or info says why none can be used" \
+            grep -qE "the configuration is valid|emulator.backend = gpu, but no GPU can be used" <<<"$out"
+    else
+        expect_ok "$(basename "$f") is valid" "the configuration is valid" "$LEMUR" info "$f"
+    fi
 done
 for np in 1 2; do
     expect_ok "default run at $np rank(s)" "outputs are in" "${MPIRUN[@]}" -n $np "$LEMUR" run \

@@ -123,7 +123,7 @@ for np_ in 1 2; do
         "${MPIRUN[@]}" -n $np_ "$LEMUR" power good.yml "${base[@]}" power.input=snap_nan.hdf5 output.dir=out_p$np_
     refuse "NaN in the last rank's rows at $np_ rank(s)" "at row 4095, column 0" out_l$np_ \
         "${MPIRUN[@]}" -n $np_ "$LEMUR" power good.yml "${base[@]}" power.input=snap_late.hdf5 output.dir=out_l$np_
-    refuse "BoxSize disagreeing with box.size at $np_ rank(s)" "the snapshot's BoxSize is 50 Mpc/h but box.size is 31.25" out_b$np_ \
+    refuse "BoxSize disagreeing with box.size at $np_ rank(s)" "power.input = snap_box.hdf5: the file's BoxSize is 50 Mpc/h but box.size is 31.25" out_b$np_ \
         "${MPIRUN[@]}" -n $np_ "$LEMUR" power good.yml "${base[@]}" power.input=snap_box.hdf5 output.dir=out_b$np_
 done
 refuse "infinite field value" "dataset psi_z holds a non-finite value (inf) at cell [12, 0, 5]" out_fi \
@@ -141,6 +141,68 @@ for np_ in 1 2; do
         "jerald.maps=$overflow" output.dir=out_o$np_
     check "no maps file from an overflowing map at $np_ rank(s)" [ ! -e out_o$np_/jerald_maps.hdf5 ]
 done
+
+# ---- lemur info runs the checks of every stage of run.stages ---------------------------------
+hi_nostellar='{h: {model: hi, layers: [{alpha: 1, repel: {alpha: 1}}], final: {w: 1, mu: 1, b: 0}, depletion: {beta1: 1, beta2: 1, gamma3: 1, eta: 0, kh: 1, kl: 1, nu: 0, xi: 0}}}'
+$PY - <<'PY'
+import shutil, h5py
+shutil.copy("src/ic_field.hdf5", "field_box.hdf5")
+with h5py.File("field_box.hdf5", "a") as f:
+    f.attrs["BoxSize"] = 50.0
+PY
+refuse "info: box.n 17" "box.n = 17 is not usable for the white noise: expected an even number" . "$LEMUR" info good.yml box.n=17
+refuse "info: box.n 97" "box.n = 97 is not usable for the white noise" . "$LEMUR" info good.yml box.n=97
+refuse "info: an unknown stage" "run.stages[1] = 'bias' is not a stage" . "$LEMUR" info good.yml "run.stages=[ic, bias]"
+refuse "info: no stage" "run.stages is empty" . "$LEMUR" info good.yml "run.stages=[]"
+refuse "info: a stage twice" "run.stages lists 'ic' twice (items 0 and 1)" . "$LEMUR" info good.yml "run.stages=[ic, ic, power]"
+refuse "info: stages out of order" "run.stages: 'ic' comes after 'power'" . "$LEMUR" info good.yml "run.stages=[power, ic]"
+refuse "info: a stellar map without final" "jerald.maps.s.final: a stellar map needs its final parameters" . \
+    "$LEMUR" info good.yml "jerald.maps={s: {model: stellar, layers: [{alpha: 1}]}}"
+refuse "info: hi without stellar_map" "jerald.maps.h.stellar_map: the hi map 'h' needs a stellar map" . \
+    "$LEMUR" info good.yml "jerald.maps=$hi_nostellar"
+refuse "info: backend gpu without a GPU" "emulator.backend = gpu, but no GPU can be used" . \
+    "$LEMUR" info good.yml emulator.model=model.hdf5 emulator.backend=gpu
+refuse "info: emulator tile" "emulator.tile = 12: the output tile side must be a multiple of" . \
+    "$LEMUR" info good.yml emulator.model=model.hdf5 emulator.tile=12
+refuse "info: power mesh" "power.n_mesh: 1; expected an integer in [2, 65536]" . \
+    "$LEMUR" info good.yml power.n_mesh=1
+refuse "info: power bins" "power.kmin = 100, power.kmax = 1.6085, power.dk = 0.201062 h/Mpc leave no bin" . \
+    "$LEMUR" info good.yml power.kmin=100
+check "info: jerald and power are not checked outside run.stages" "$LEMUR" info good.yml power.kmin=100 \
+    "jerald.maps=$hi_nostellar" "run.stages=[ic]" run.verbosity=0
+for key in power.input power.reference jerald.input fof.input; do
+    refuse "info: the BoxSize of $key at 2 ranks" "$key = snap_box.hdf5: the file's BoxSize is 50 Mpc/h but box.size is 31.25" . \
+        "${MPIRUN[@]}" -n 2 "$LEMUR" info good.yml $key=snap_box.hdf5
+done
+refuse "info: the BoxSize of ic.input at 2 ranks" "ic.input = field_box.hdf5: the file's BoxSize is 50 Mpc/h" . \
+    "${MPIRUN[@]}" -n 2 "$LEMUR" info good.yml ic.input=field_box.hdf5
+refuse "info: a missing power.input" "cannot open snapshot absent.hdf5: no such file" . "$LEMUR" info good.yml power.input=absent.hdf5
+check "info: matching inputs pass" "$LEMUR" info good.yml run.verbosity=0 ic.input=src/ic_field.hdf5 \
+    power.input=src/ic_snapshot.hdf5 jerald.input=src/ic_snapshot.hdf5 fof.input=src/ic_snapshot.hdf5
+refuse "run refuses before the ic stage" "jerald.maps.s.final: a stellar map needs its final parameters" out_r \
+    "$LEMUR" run good.yml "${base[@]}" "jerald.maps={s: {model: stellar, layers: [{alpha: 1}]}}" output.dir=out_r
+check "nothing written by a refused run" [ ! -e out_r/ic_field.hdf5 ]
+for stage in jerald fof; do
+    refuse "$stage refuses a BoxSize disagreeing with box.size" "$stage.input = snap_box.hdf5: the file's BoxSize is 50 Mpc/h" out_$stage \
+        "$LEMUR" $stage good.yml "${base[@]}" $stage.input=snap_box.hdf5 output.dir=out_$stage "jerald.maps={dm: {layers: [{alpha: 1}]}}"
+done
+
+# ---- used_parameters.yml stays beside the outputs it describes -------------------------------
+"$LEMUR" run good.yml "${base[@]}" "run.stages=[ic, power]" output.dir=done >/dev/null 2>&1
+cp done/used_parameters.yml used_before.yml
+refuse "a failing command into a finished folder" "cannot open snapshot absent.hdf5" done \
+    "$LEMUR" power good.yml "${base[@]}" ic.seed=9 power.input=absent.hdf5 output.dir=done
+check "used_parameters.yml untouched by a failing command" cmp -s used_before.yml done/used_parameters.yml
+refuse "a refused run into a finished folder" "run.stages lists 'power' twice" done \
+    "$LEMUR" run good.yml "${base[@]}" ic.seed=9 "run.stages=[ic, power, power]" output.dir=done
+check "used_parameters.yml untouched by a refused run" cmp -s used_before.yml done/used_parameters.yml
+refuse "a run failing in its first stage into a finished folder" "holds a non-finite value (nan)" done \
+    "${MPIRUN[@]}" -n 2 "$LEMUR" run good.yml "${base[@]}" ic.input=field_nan.hdf5 "run.stages=[ic, power]" output.dir=done
+check "used_parameters.yml untouched by a failed run" cmp -s used_before.yml done/used_parameters.yml
+"$LEMUR" run good.yml "${base[@]}" ic.seed=9 "run.stages=[ic, power]" power.input=absent.hdf5 output.dir=done >/dev/null 2>&1
+check "a run whose first stage succeeded writes used_parameters.yml" grep -q "seed: 9" done/used_parameters.yml
+"$LEMUR" power good.yml "${base[@]}" ic.seed=11 power.input=src/ic_snapshot.hdf5 output.dir=done >/dev/null 2>&1
+check "a command that succeeded writes used_parameters.yml" grep -q "seed: 11" done/used_parameters.yml
 
 # ---- unwritable outputs ----------------------------------------------------------------------
 : > a_file

@@ -20,8 +20,9 @@ with a wrongly shaped tensor and one with a missing tensor (the loader's message
 other than 1000/512 Mpc/h, Omega_m and z outside the training range with
 emulator.allow_extrapolation: false (and a warning when true), a tile that is not a multiple of 8,
 a tile that does not fit emulator.memory_limit, a missing input field, backend gpu without a usable
-GPU (where there is none), a NaN in the input field (named with its cell) and a NaN weight (the
-emulator's output is refused). An empty emulator.model skips the stage with a notice.
+GPU (where there is none), a NaN in the input field (named with its cell), and a NaN and an
+infinite weight (the loader names the tensor and the index of the first), and finite weights
+whose output overflows (the emulator's output is refused). An empty emulator.model skips the stage with a notice.
 Prints "cases: passed=N failed=M"."""
 
 import glob
@@ -309,9 +310,25 @@ def refusals(tmp, model, field):
     nan_model = os.path.join(tmp, "nan_weight.h5")
     shutil.copy(model, nan_model)
     with h5py.File(nan_model, "a") as f:
-        f["layers/conv_l1.convs.2/bias"][0] = np.nan
-    expect_refusal(tmp, "nan_weight", ["the emulator's output psi_x is not finite at cell [0, 0, 0]",
-                                       "emulator.model"], nan_model, field, ranks=2)
+        f["layers/conv_l1.convs.2/bias"][2] = np.nan
+    expect_refusal(tmp, "nan_weight", ["model file '%s': tensor /layers/conv_l1.convs.2/bias holds "
+                                       "a non-finite value (nan) at index [2]" % nan_model],
+                   nan_model, field, ranks=2)
+    inf_model = os.path.join(tmp, "inf_weight.h5")
+    shutil.copy(model, inf_model)
+    with h5py.File(inf_model, "a") as f:
+        w = f["layers/conv_l1.convs.2/weight"]
+        w[1, 2, 0, 2, 1] = -np.inf
+        w[3, 0, 0, 0, 0] = np.inf
+    expect_refusal(tmp, "inf_weight", ["tensor /layers/conv_l1.convs.2/weight holds a non-finite "
+                                       "value (-inf) at index [1, 2, 0, 2, 1]"], inf_model, field)
+    big_model = os.path.join(tmp, "overflowing_weight.h5")
+    shutil.copy(model, big_model)
+    with h5py.File(big_model, "a") as f:
+        f["layers/conv_l1.convs.2/bias"][0] = 3e38
+    expect_refusal(tmp, "overflowing_weight", ["the emulator's output", "is not finite at cell "
+                                               "[0, 0, 0]", "emulator.model"],
+                   big_model, field, ranks=2)
     params, out = write_params(tmp, "gpu", model, field, emulator__backend="gpu")
     r = run(1, params)
     gpu_ok = r.returncode == 0 or "no GPU can be used" in r.stderr
