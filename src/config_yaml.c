@@ -448,11 +448,21 @@ static void put_scalar(FILE *f, const char *s, enum config_type t)
         fputs(s, f);
         return;
     }
+    /* a double-quoted YAML scalar: quotes, backslashes and control characters escaped, so that
+     * line breaks and tabs inside a value read back as themselves */
     fputc('"', f);
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', f);
-        fputc(*s, f);
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }

@@ -56,9 +56,10 @@ static void test_defaults_and_patterns(void)
 static void test_echo_round_trip(void)
 {
     struct lm_err err;
-    struct config *c = parse("box: {n: 8, size: 1e3}\nrun: {name: \"a b: c\", stages: [jerald]}\n"
-                             "maps: {x: {layers: [{alpha: 1}, {alpha: 2}]}}\n",
-                             &err);
+    struct config *c =
+        parse("box: {n: 8, size: 1e3}\nrun: {name: \"a b: c\\n\\td\", stages: [jerald]}\n"
+              "maps: {x: {layers: [{alpha: 1}, {alpha: 2}]}}\n",
+              &err);
     T_CHECK(c != NULL, "%s", err.msg);
     if (!c)
         return;
@@ -68,7 +69,8 @@ static void test_echo_round_trip(void)
     if (d) {
         char *y2 = config_to_yaml(d);
         T_CHECK(strcmp(y1, y2) == 0, "echo is not a fixed point:\n%s\n---\n%s", y1, y2);
-        T_CHECK(strcmp(config_string(d, "run.name"), "a b: c") == 0, "quoted string");
+        T_CHECK(strcmp(config_string(d, "run.name"), "a b: c\n\td") == 0,
+                "quoted string with a line break and a tab");
         lm_free(y2);
         config_destroy(&d);
     }
