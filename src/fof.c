@@ -107,12 +107,6 @@ static inline void uf_union(int32_t *p, int32_t a, int32_t b)
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
-static int u64_compare(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /** Sort the particles by row (counting sort), then each row by z: perm lists particle indices row
  *  by row, start[r] is the first entry of row r (start[n_rows] = n), xs[d][s] = x[d][perm[s]].
  *  key is scratch of n entries. */
@@ -137,40 +131,50 @@ static void rows_sort(const float *const x[3], int64_t n, const struct cell_grid
     for (int64_t r = n_rows; r > 0; r--)
         start[r] = start[r - 1];
     start[0] = 0;
+    /* each row: a counting sort by z bin (about one particle per bin; bins are monotone in z),
+     * then an insertion sort of the (z, index) keys, which moves entries only within their bin */
     int n_threads = omp_get_max_threads();
-    uint64_t *buf = lm_malloc("fof.cells", (size_t)n_threads * (size_t)(longest + 1) * 8);
+    size_t per = 3 * (size_t)(longest + 1); /* b, c: keys; then bin_start, bin */
+    uint64_t *buf = lm_malloc("fof.cells", (size_t)n_threads * per * 8);
 #pragma omp parallel
     {
-        uint64_t *b = buf + (size_t)omp_get_thread_num() * (size_t)(longest + 1);
+        uint64_t *b = buf + (size_t)omp_get_thread_num() * per, *c = b + longest + 1;
+        int32_t *bin_start = (int32_t *)(c + longest + 1), *bin = bin_start + longest + 1;
 #pragma omp for schedule(dynamic, 64)
         for (int64_t r = 0; r < n_rows; r++) {
             int32_t r0 = start[r], m = start[r + 1] - r0;
+            double zscale = m / box;
+            for (int32_t k = 0; k <= m; k++)
+                bin_start[k] = 0;
             for (int32_t k = 0; k < m; k++) {
                 float z = x[2][perm[r0 + k]] + 0.0f; /* -0 sorts as +0 */
                 uint32_t bits;
                 memcpy(&bits, &z, sizeof bits);
-                b[k] = (uint64_t)bits << 32 | (uint32_t)perm[r0 + k];
+                c[k] = (uint64_t)bits << 32 | (uint32_t)perm[r0 + k];
+                int32_t zb = (int32_t)((double)z * zscale);
+                bin[k] = zb < 0 ? 0 : zb >= m ? m - 1 : zb;
+                bin_start[bin[k] + 1]++;
             }
-            if (m > 48) {
-                qsort(b, (size_t)m, sizeof *b, u64_compare);
-            } else {
-                for (int32_t i = 1; i < m; i++) { /* insertion sort for short rows */
-                    uint64_t v = b[i];
-                    int32_t j = i;
-                    for (; j > 0 && b[j - 1] > v; j--)
-                        b[j] = b[j - 1];
-                    b[j] = v;
-                }
-            }
+            for (int32_t q = 0; q < m; q++)
+                bin_start[q + 1] += bin_start[q];
             for (int32_t k = 0; k < m; k++)
-                perm[r0 + k] = (int32_t)(uint32_t)b[k];
+                b[bin_start[bin[k]]++] = c[k];
+            for (int32_t i = 1; i < m; i++) {
+                uint64_t v = b[i];
+                int32_t j = i;
+                for (; j > 0 && b[j - 1] > v; j--)
+                    b[j] = b[j - 1];
+                b[j] = v;
+            }
+            for (int32_t k = 0; k < m; k++) {
+                int32_t i = (int32_t)(uint32_t)b[k];
+                perm[r0 + k] = i;
+                for (int d = 0; d < 3; d++)
+                    xs[d][r0 + k] = x[d][i];
+            }
         }
     }
     lm_free(buf);
-#pragma omp parallel for schedule(static)
-    for (int64_t s = 0; s < n; s++)
-        for (int d = 0; d < 3; d++)
-            xs[d][s] = x[d][perm[s]];
 }
 
 /** The search of one row against itself or another row. */
