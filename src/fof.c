@@ -66,7 +66,7 @@ int64_t fof_link_workspace(int64_t n, const struct fof_domain *d)
     struct cell_grid g;
     grid_init(&g, n, d);
     int64_t rows = (int64_t)g.nc[0] * g.nc[1];
-    return (5 * n + rows + 1) * (int64_t)sizeof(int32_t);
+    return (5 * n + (omp_get_max_threads() + 1) * rows + 1) * (int64_t)sizeof(int32_t);
 }
 
 /* ---- union-find ------------------------------------------------------------------------- */
@@ -113,27 +113,44 @@ static inline void uf_union(int32_t *p, int32_t a, int32_t b)
 static void rows_sort(const float *const x[3], int64_t n, const struct cell_grid *g, double box,
                       int32_t *key, int32_t *perm, int32_t *start, int64_t n_rows, float *xs[3])
 {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        key[i] = (int32_t)((int64_t)cell_coord(g, 0, x[0][i], box) * g->nc[1] +
-                           cell_coord(g, 1, x[1][i], box));
-    for (int64_t r = 0; r <= n_rows; r++)
-        start[r] = 0;
-    for (int64_t i = 0; i < n; i++)
-        start[key[i] + 1]++;
+    /* a stable counting sort by row, threaded: thread t counts its contiguous share of the
+     * particles, and its entries of each row follow those of threads 0..t-1 */
+    int n_threads = omp_get_max_threads();
+    int32_t *count = lm_malloc("fof.cells", (size_t)n_threads * (size_t)n_rows * sizeof *count);
     int32_t longest = 0;
-    for (int64_t r = 0; r < n_rows; r++) {
-        longest = start[r + 1] > longest ? start[r + 1] : longest;
-        start[r + 1] += start[r];
+#pragma omp parallel num_threads(n_threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+        int32_t *c = count + (size_t)t * (size_t)n_rows;
+        for (int64_t r = 0; r < n_rows; r++)
+            c[r] = 0;
+        for (int64_t i = i0; i < i1; i++) {
+            key[i] = (int32_t)((int64_t)cell_coord(g, 0, x[0][i], box) * g->nc[1] +
+                               cell_coord(g, 1, x[1][i], box));
+            c[key[i]]++;
+        }
+#pragma omp barrier
+#pragma omp single
+        {
+            int32_t sum = 0;
+            for (int64_t r = 0; r < n_rows; r++) {
+                start[r] = sum;
+                for (int u = 0; u < nt; u++) {
+                    int32_t m = count[(size_t)u * (size_t)n_rows + r];
+                    count[(size_t)u * (size_t)n_rows + r] = sum;
+                    sum += m;
+                }
+                longest = sum - start[r] > longest ? sum - start[r] : longest;
+            }
+            start[n_rows] = sum;
+        }
+        for (int64_t i = i0; i < i1; i++)
+            perm[c[key[i]]++] = (int32_t)i;
     }
-    for (int64_t i = 0; i < n; i++)
-        perm[start[key[i]]++] = (int32_t)i;
-    for (int64_t r = n_rows; r > 0; r--)
-        start[r] = start[r - 1];
-    start[0] = 0;
+    lm_free(count);
     /* each row: a counting sort by z bin (about one particle per bin; bins are monotone in z),
      * then an insertion sort of the (z, index) keys, which moves entries only within their bin */
-    int n_threads = omp_get_max_threads();
     size_t per = 3 * (size_t)(longest + 1); /* b, c: keys; then bin_start, bin */
     uint64_t *buf = lm_malloc("fof.cells", (size_t)n_threads * per * 8);
 #pragma omp parallel
@@ -297,14 +314,24 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
     for (int a = 0; a < 3; a++)
         lm_free(xs[a]);
     lm_free(start);
-    /* parents point to smaller sorted indices: one ascending pass leaves each entry at its root;
-     * key[root] becomes the smallest original index of the component */
-    for (int64_t s = 0; s < n; s++) {
-        int32_t r = parent[s] = parent[parent[s]];
-        if (r == s)
+    /* each entry to its root, and key[root] = the smallest original index of the component (an
+     * atomic minimum; the root's own entry starts it) */
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < n; s++)
             key[s] = perm[s];
-        else if (perm[s] < key[r])
-            key[r] = perm[s];
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < n; s++) {
+            int32_t r = uf_find(parent, (int32_t)s);
+            if (r == s)
+                continue;
+            __atomic_store_n(&parent[s], r, __ATOMIC_RELAXED);
+            int32_t v = perm[s], cur = __atomic_load_n(&key[r], __ATOMIC_RELAXED);
+            while (v < cur && !__atomic_compare_exchange_n(&key[r], &cur, v, true, __ATOMIC_RELAXED,
+                                                           __ATOMIC_RELAXED))
+                ;
+        }
     }
     int32_t *tmp = lm_malloc("fof.cells", m * sizeof *tmp);
 #pragma omp parallel for schedule(static)
@@ -320,15 +347,27 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
 
 void fof_labels(int64_t n, const int32_t *root, const uint64_t *id, uint64_t *label)
 {
-    for (int64_t i = 0; i < n; i++) {
-        int32_t r = root[i];
-        if (r == i)
+    /* label[r] = the smallest ID of r's component (an atomic minimum), then copied to members */
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++)
             label[i] = id[i];
-        else if (id[i] < label[r])
-            label[r] = id[i];
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            int32_t r = root[i];
+            if (r == i)
+                continue;
+            uint64_t v = id[i], cur = __atomic_load_n(&label[r], __ATOMIC_RELAXED);
+            while (v < cur && !__atomic_compare_exchange_n(&label[r], &cur, v, true,
+                                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                ;
+        }
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            if (root[i] != i)
+                label[i] = label[root[i]];
     }
-    for (int64_t i = 0; i < n; i++)
-        label[i] = label[root[i]];
 }
 
 /* ---- group properties ------------------------------------------------------------------- */
