@@ -1,10 +1,12 @@
 /* fof — friends-of-friends on one domain: cell list and lock-free union-find (see fof.h). */
+#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (Linux) */
 #include "fof.h"
 
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -69,6 +71,21 @@ int64_t fof_link_workspace(int64_t n, const struct fof_domain *d)
     return (5 * n + (omp_get_max_threads() + 1) * rows + 1) * (int64_t)sizeof(int32_t);
 }
 
+/** lm_malloc for the large work arrays, advising the kernel to back them with huge pages where
+ *  it can: first touch of hundreds of MB in 4 KiB pages costs more than the sort that fills them.
+ */
+static void *work_alloc(const char *label, size_t bytes)
+{
+    void *p = lm_malloc(label, bytes);
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), b = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
+}
+
 /* ---- union-find ------------------------------------------------------------------------- */
 
 /** Root of i with path halving; parents only ever decrease, so concurrent halving is safe. */
@@ -105,13 +122,19 @@ static inline void uf_union(int32_t *p, int32_t a, int32_t b)
     }
 }
 
+/** A sorted position: one 16-byte record, so that a pair test reads one cache line per particle. */
+struct sorted_pos {
+    float x[4]; /**< x, y, z; x[3] pads the record */
+};
+
 /* ---- rows ------------------------------------------------------------------------------- */
 
 /** Sort the particles by row (counting sort), then each row by z: perm lists particle indices row
- *  by row, start[r] is the first entry of row r (start[n_rows] = n), xs[d][s] = x[d][perm[s]].
+ *  by row, start[r] is the first entry of row r (start[n_rows] = n), pos[s].x[d] = x[d][perm[s]].
  *  key is scratch of n entries. */
 static void rows_sort(const float *const x[3], int64_t n, const struct cell_grid *g, double box,
-                      int32_t *key, int32_t *perm, int32_t *start, int64_t n_rows, float *xs[3])
+                      int32_t *key, int32_t *perm, int32_t *start, int64_t n_rows,
+                      struct sorted_pos *pos)
 {
     /* a stable counting sort by row, threaded: thread t counts its contiguous share of the
      * particles, and its entries of each row follow those of threads 0..t-1 */
@@ -186,8 +209,7 @@ static void rows_sort(const float *const x[3], int64_t n, const struct cell_grid
             for (int32_t k = 0; k < m; k++) {
                 int32_t i = (int32_t)(uint32_t)b[k];
                 perm[r0 + k] = i;
-                for (int d = 0; d < 3; d++)
-                    xs[d][r0 + k] = x[d][i];
+                pos[r0 + k] = (struct sorted_pos){{x[0][i], x[1][i], x[2][i], 0.0f}};
             }
         }
     }
@@ -196,25 +218,23 @@ static void rows_sort(const float *const x[3], int64_t n, const struct cell_grid
 
 /** The search of one row against itself or another row. */
 struct row_link {
-    float *const *xs;
+    const struct sorted_pos *pos;
     double box, link, reach; /**< reach: the z window half-width, ℓ widened by the slack */
     int32_t *parent;
 };
 
 static inline void try_pair(const struct row_link *k, int32_t i, int32_t j)
 {
-    float a[3] = {k->xs[0][i], k->xs[1][i], k->xs[2][i]};
-    float b[3] = {k->xs[0][j], k->xs[1][j], k->xs[2][j]};
-    if (fof_friends(a, b, k->box, k->link))
+    if (fof_friends(k->pos[i].x, k->pos[j].x, k->box, k->link))
         uf_union(k->parent, i, j);
 }
 
 /** First entry of [b0, b1) (sorted by z) with z >= v. */
-static inline int32_t lower_bound(const float *z, int32_t b0, int32_t b1, double v)
+static inline int32_t lower_bound(const struct sorted_pos *p, int32_t b0, int32_t b1, double v)
 {
     while (b0 < b1) {
         int32_t mid = b0 + (b1 - b0) / 2;
-        if ((double)z[mid] < v)
+        if ((double)p[mid].x[2] < v)
             b0 = mid + 1;
         else
             b1 = mid;
@@ -225,12 +245,12 @@ static inline int32_t lower_bound(const float *z, int32_t b0, int32_t b1, double
 /** Pairs within one row: each particle with those above it within the reach (and across z = L). */
 static void link_row_self(const struct row_link *k, int32_t r0, int32_t r1)
 {
-    const float *z = k->xs[2];
+    const struct sorted_pos *p = k->pos;
     for (int32_t s = r0; s < r1; s++) {
-        double top = (double)z[s] + k->reach;
-        for (int32_t t = s + 1; t < r1 && (double)z[t] <= top; t++)
+        double top = (double)p[s].x[2] + k->reach;
+        for (int32_t t = s + 1; t < r1 && (double)p[t].x[2] <= top; t++)
             try_pair(k, s, t);
-        for (int32_t t = r0; t < s && top >= k->box && (double)z[t] <= top - k->box; t++)
+        for (int32_t t = r0; t < s && top >= k->box && (double)p[t].x[2] <= top - k->box; t++)
             try_pair(k, s, t);
     }
 }
@@ -238,19 +258,19 @@ static void link_row_self(const struct row_link *k, int32_t r0, int32_t r1)
 /** Pairs of row [a0, a1) with row [b0, b1): z windows [z - reach, z + reach], periodic. */
 static void link_rows(const struct row_link *k, int32_t a0, int32_t a1, int32_t b0, int32_t b1)
 {
-    const float *z = k->xs[2];
+    const struct sorted_pos *p = k->pos;
     int32_t lo = b0;
     for (int32_t s = a0; s < a1 && b0 < b1; s++) {
-        double zs = z[s], bottom = zs - k->reach, top = zs + k->reach;
-        while (lo < b1 && (double)z[lo] < bottom)
+        double zs = p[s].x[2], bottom = zs - k->reach, top = zs + k->reach;
+        while (lo < b1 && (double)p[lo].x[2] < bottom)
             lo++;
-        for (int32_t t = lo; t < b1 && (double)z[t] <= top; t++)
+        for (int32_t t = lo; t < b1 && (double)p[t].x[2] <= top; t++)
             try_pair(k, s, t);
         if (bottom < 0)
-            for (int32_t t = lower_bound(z, b0, b1, bottom + k->box); t < b1; t++)
+            for (int32_t t = lower_bound(p, b0, b1, bottom + k->box); t < b1; t++)
                 try_pair(k, s, t);
         if (top >= k->box)
-            for (int32_t t = b0; t < b1 && (double)z[t] <= top - k->box; t++)
+            for (int32_t t = b0; t < b1 && (double)p[t].x[2] <= top - k->box; t++)
                 try_pair(k, s, t);
     }
 }
@@ -290,19 +310,17 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
     grid_init(&g, n, d);
     int64_t n_rows = (int64_t)g.nc[0] * g.nc[1];
     size_t m = (size_t)(n > 0 ? n : 1);
-    int32_t *perm = lm_malloc("fof.cells", m * sizeof *perm);
-    int32_t *key = lm_malloc("fof.cells", m * sizeof *key);
+    int32_t *perm = work_alloc("fof.cells", m * sizeof *perm);
+    int32_t *key = work_alloc("fof.cells", m * sizeof *key);
     int32_t *start = lm_malloc("fof.cells", (size_t)(n_rows + 1) * sizeof *start);
-    float *xs[3];
-    for (int a = 0; a < 3; a++)
-        xs[a] = lm_malloc("fof.sorted", m * sizeof(float));
-    rows_sort(x, n, &g, d->box, key, perm, start, n_rows, xs);
+    struct sorted_pos *pos = work_alloc("fof.sorted", m * sizeof *pos);
+    rows_sort(x, n, &g, d->box, key, perm, start, n_rows, pos);
     /* union-find over sorted positions, in root[] */
     int32_t *parent = root;
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; s++)
         parent[s] = (int32_t)s;
-    struct row_link k = {.xs = xs,
+    struct row_link k = {.pos = pos,
                          .box = d->box,
                          .link = d->link,
                          .reach = d->link * (1 + FOF_CELL_SLACK),
@@ -311,8 +329,7 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
     for (int64_t r = 0; r < n_rows; r++)
         if (start[r] < start[r + 1])
             link_row(&g, start, &k, (int)(r / g.nc[1]), (int)(r % g.nc[1]));
-    for (int a = 0; a < 3; a++)
-        lm_free(xs[a]);
+    lm_free(pos);
     lm_free(start);
     /* each entry to its root, and key[root] = the smallest original index of the component (an
      * atomic minimum; the root's own entry starts it) */
@@ -333,7 +350,7 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
                 ;
         }
     }
-    int32_t *tmp = lm_malloc("fof.cells", m * sizeof *tmp);
+    int32_t *tmp = work_alloc("fof.cells", m * sizeof *tmp);
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; s++)
         tmp[s] = key[parent[s]];
