@@ -1,10 +1,12 @@
 /* fof — friends-of-friends on one domain: cell list and lock-free union-find (see fof.h). */
+#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (Linux) */
 #include "fof.h"
 
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -66,7 +68,22 @@ int64_t fof_link_workspace(int64_t n, const struct fof_domain *d)
     struct cell_grid g;
     grid_init(&g, n, d);
     int64_t rows = (int64_t)g.nc[0] * g.nc[1];
-    return (5 * n + rows + 1) * (int64_t)sizeof(int32_t);
+    return (5 * n + (omp_get_max_threads() + 1) * rows + 1) * (int64_t)sizeof(int32_t);
+}
+
+/** lm_malloc for the large work arrays, advising the kernel to back them with huge pages where
+ *  it can: first touch of hundreds of MB in 4 KiB pages costs more than the sort that fills them.
+ */
+static void *work_alloc(const char *label, size_t bytes)
+{
+    void *p = lm_malloc(label, bytes);
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), b = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
 }
 
 /* ---- union-find ------------------------------------------------------------------------- */
@@ -105,95 +122,119 @@ static inline void uf_union(int32_t *p, int32_t a, int32_t b)
     }
 }
 
+/** A sorted position: one 16-byte record, so that a pair test reads one cache line per particle. */
+struct sorted_pos {
+    float x[4]; /**< x, y, z; x[3] pads the record */
+};
+
 /* ---- rows ------------------------------------------------------------------------------- */
 
-static int u64_compare(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /** Sort the particles by row (counting sort), then each row by z: perm lists particle indices row
- *  by row, start[r] is the first entry of row r (start[n_rows] = n), xs[d][s] = x[d][perm[s]].
+ *  by row, start[r] is the first entry of row r (start[n_rows] = n), pos[s].x[d] = x[d][perm[s]].
  *  key is scratch of n entries. */
 static void rows_sort(const float *const x[3], int64_t n, const struct cell_grid *g, double box,
-                      int32_t *key, int32_t *perm, int32_t *start, int64_t n_rows, float *xs[3])
+                      int32_t *key, int32_t *perm, int32_t *start, int64_t n_rows,
+                      struct sorted_pos *pos)
 {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        key[i] = (int32_t)((int64_t)cell_coord(g, 0, x[0][i], box) * g->nc[1] +
-                           cell_coord(g, 1, x[1][i], box));
-    for (int64_t r = 0; r <= n_rows; r++)
-        start[r] = 0;
-    for (int64_t i = 0; i < n; i++)
-        start[key[i] + 1]++;
-    int32_t longest = 0;
-    for (int64_t r = 0; r < n_rows; r++) {
-        longest = start[r + 1] > longest ? start[r + 1] : longest;
-        start[r + 1] += start[r];
-    }
-    for (int64_t i = 0; i < n; i++)
-        perm[start[key[i]]++] = (int32_t)i;
-    for (int64_t r = n_rows; r > 0; r--)
-        start[r] = start[r - 1];
-    start[0] = 0;
+    /* a stable counting sort by row, threaded: thread t counts its contiguous share of the
+     * particles, and its entries of each row follow those of threads 0..t-1 */
     int n_threads = omp_get_max_threads();
-    uint64_t *buf = lm_malloc("fof.cells", (size_t)n_threads * (size_t)(longest + 1) * 8);
+    int32_t *count = lm_malloc("fof.cells", (size_t)n_threads * (size_t)n_rows * sizeof *count);
+    int32_t longest = 0;
+#pragma omp parallel num_threads(n_threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+        int32_t *c = count + (size_t)t * (size_t)n_rows;
+        for (int64_t r = 0; r < n_rows; r++)
+            c[r] = 0;
+        for (int64_t i = i0; i < i1; i++) {
+            key[i] = (int32_t)((int64_t)cell_coord(g, 0, x[0][i], box) * g->nc[1] +
+                               cell_coord(g, 1, x[1][i], box));
+            c[key[i]]++;
+        }
+#pragma omp barrier
+#pragma omp single
+        {
+            int32_t sum = 0;
+            for (int64_t r = 0; r < n_rows; r++) {
+                start[r] = sum;
+                for (int u = 0; u < nt; u++) {
+                    int32_t m = count[(size_t)u * (size_t)n_rows + r];
+                    count[(size_t)u * (size_t)n_rows + r] = sum;
+                    sum += m;
+                }
+                longest = sum - start[r] > longest ? sum - start[r] : longest;
+            }
+            start[n_rows] = sum;
+        }
+        for (int64_t i = i0; i < i1; i++)
+            perm[c[key[i]]++] = (int32_t)i;
+    }
+    lm_free(count);
+    /* each row: a counting sort by z bin (about one particle per bin; bins are monotone in z),
+     * then an insertion sort of the (z, index) keys, which moves entries only within their bin */
+    size_t per = 3 * (size_t)(longest + 1); /* b, c: keys; then bin_start, bin */
+    uint64_t *buf = lm_malloc("fof.cells", (size_t)n_threads * per * 8);
 #pragma omp parallel
     {
-        uint64_t *b = buf + (size_t)omp_get_thread_num() * (size_t)(longest + 1);
+        uint64_t *b = buf + (size_t)omp_get_thread_num() * per, *c = b + longest + 1;
+        int32_t *bin_start = (int32_t *)(c + longest + 1), *bin = bin_start + longest + 1;
 #pragma omp for schedule(dynamic, 64)
         for (int64_t r = 0; r < n_rows; r++) {
             int32_t r0 = start[r], m = start[r + 1] - r0;
+            double zscale = m / box;
+            for (int32_t k = 0; k <= m; k++)
+                bin_start[k] = 0;
             for (int32_t k = 0; k < m; k++) {
                 float z = x[2][perm[r0 + k]] + 0.0f; /* -0 sorts as +0 */
                 uint32_t bits;
                 memcpy(&bits, &z, sizeof bits);
-                b[k] = (uint64_t)bits << 32 | (uint32_t)perm[r0 + k];
+                c[k] = (uint64_t)bits << 32 | (uint32_t)perm[r0 + k];
+                int32_t zb = (int32_t)((double)z * zscale);
+                bin[k] = zb < 0 ? 0 : zb >= m ? m - 1 : zb;
+                bin_start[bin[k] + 1]++;
             }
-            if (m > 48) {
-                qsort(b, (size_t)m, sizeof *b, u64_compare);
-            } else {
-                for (int32_t i = 1; i < m; i++) { /* insertion sort for short rows */
-                    uint64_t v = b[i];
-                    int32_t j = i;
-                    for (; j > 0 && b[j - 1] > v; j--)
-                        b[j] = b[j - 1];
-                    b[j] = v;
-                }
-            }
+            for (int32_t q = 0; q < m; q++)
+                bin_start[q + 1] += bin_start[q];
             for (int32_t k = 0; k < m; k++)
-                perm[r0 + k] = (int32_t)(uint32_t)b[k];
+                b[bin_start[bin[k]]++] = c[k];
+            for (int32_t i = 1; i < m; i++) {
+                uint64_t v = b[i];
+                int32_t j = i;
+                for (; j > 0 && b[j - 1] > v; j--)
+                    b[j] = b[j - 1];
+                b[j] = v;
+            }
+            for (int32_t k = 0; k < m; k++) {
+                int32_t i = (int32_t)(uint32_t)b[k];
+                perm[r0 + k] = i;
+                pos[r0 + k] = (struct sorted_pos){{x[0][i], x[1][i], x[2][i], 0.0f}};
+            }
         }
     }
     lm_free(buf);
-#pragma omp parallel for schedule(static)
-    for (int64_t s = 0; s < n; s++)
-        for (int d = 0; d < 3; d++)
-            xs[d][s] = x[d][perm[s]];
 }
 
 /** The search of one row against itself or another row. */
 struct row_link {
-    float *const *xs;
+    const struct sorted_pos *pos;
     double box, link, reach; /**< reach: the z window half-width, ℓ widened by the slack */
     int32_t *parent;
 };
 
 static inline void try_pair(const struct row_link *k, int32_t i, int32_t j)
 {
-    float a[3] = {k->xs[0][i], k->xs[1][i], k->xs[2][i]};
-    float b[3] = {k->xs[0][j], k->xs[1][j], k->xs[2][j]};
-    if (fof_friends(a, b, k->box, k->link))
+    if (fof_friends(k->pos[i].x, k->pos[j].x, k->box, k->link))
         uf_union(k->parent, i, j);
 }
 
 /** First entry of [b0, b1) (sorted by z) with z >= v. */
-static inline int32_t lower_bound(const float *z, int32_t b0, int32_t b1, double v)
+static inline int32_t lower_bound(const struct sorted_pos *p, int32_t b0, int32_t b1, double v)
 {
     while (b0 < b1) {
         int32_t mid = b0 + (b1 - b0) / 2;
-        if ((double)z[mid] < v)
+        if ((double)p[mid].x[2] < v)
             b0 = mid + 1;
         else
             b1 = mid;
@@ -204,12 +245,12 @@ static inline int32_t lower_bound(const float *z, int32_t b0, int32_t b1, double
 /** Pairs within one row: each particle with those above it within the reach (and across z = L). */
 static void link_row_self(const struct row_link *k, int32_t r0, int32_t r1)
 {
-    const float *z = k->xs[2];
+    const struct sorted_pos *p = k->pos;
     for (int32_t s = r0; s < r1; s++) {
-        double top = (double)z[s] + k->reach;
-        for (int32_t t = s + 1; t < r1 && (double)z[t] <= top; t++)
+        double top = (double)p[s].x[2] + k->reach;
+        for (int32_t t = s + 1; t < r1 && (double)p[t].x[2] <= top; t++)
             try_pair(k, s, t);
-        for (int32_t t = r0; t < s && top >= k->box && (double)z[t] <= top - k->box; t++)
+        for (int32_t t = r0; t < s && top >= k->box && (double)p[t].x[2] <= top - k->box; t++)
             try_pair(k, s, t);
     }
 }
@@ -217,19 +258,19 @@ static void link_row_self(const struct row_link *k, int32_t r0, int32_t r1)
 /** Pairs of row [a0, a1) with row [b0, b1): z windows [z - reach, z + reach], periodic. */
 static void link_rows(const struct row_link *k, int32_t a0, int32_t a1, int32_t b0, int32_t b1)
 {
-    const float *z = k->xs[2];
+    const struct sorted_pos *p = k->pos;
     int32_t lo = b0;
     for (int32_t s = a0; s < a1 && b0 < b1; s++) {
-        double zs = z[s], bottom = zs - k->reach, top = zs + k->reach;
-        while (lo < b1 && (double)z[lo] < bottom)
+        double zs = p[s].x[2], bottom = zs - k->reach, top = zs + k->reach;
+        while (lo < b1 && (double)p[lo].x[2] < bottom)
             lo++;
-        for (int32_t t = lo; t < b1 && (double)z[t] <= top; t++)
+        for (int32_t t = lo; t < b1 && (double)p[t].x[2] <= top; t++)
             try_pair(k, s, t);
         if (bottom < 0)
-            for (int32_t t = lower_bound(z, b0, b1, bottom + k->box); t < b1; t++)
+            for (int32_t t = lower_bound(p, b0, b1, bottom + k->box); t < b1; t++)
                 try_pair(k, s, t);
         if (top >= k->box)
-            for (int32_t t = b0; t < b1 && (double)z[t] <= top - k->box; t++)
+            for (int32_t t = b0; t < b1 && (double)p[t].x[2] <= top - k->box; t++)
                 try_pair(k, s, t);
     }
 }
@@ -269,19 +310,17 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
     grid_init(&g, n, d);
     int64_t n_rows = (int64_t)g.nc[0] * g.nc[1];
     size_t m = (size_t)(n > 0 ? n : 1);
-    int32_t *perm = lm_malloc("fof.cells", m * sizeof *perm);
-    int32_t *key = lm_malloc("fof.cells", m * sizeof *key);
+    int32_t *perm = work_alloc("fof.cells", m * sizeof *perm);
+    int32_t *key = work_alloc("fof.cells", m * sizeof *key);
     int32_t *start = lm_malloc("fof.cells", (size_t)(n_rows + 1) * sizeof *start);
-    float *xs[3];
-    for (int a = 0; a < 3; a++)
-        xs[a] = lm_malloc("fof.sorted", m * sizeof(float));
-    rows_sort(x, n, &g, d->box, key, perm, start, n_rows, xs);
+    struct sorted_pos *pos = work_alloc("fof.sorted", m * sizeof *pos);
+    rows_sort(x, n, &g, d->box, key, perm, start, n_rows, pos);
     /* union-find over sorted positions, in root[] */
     int32_t *parent = root;
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; s++)
         parent[s] = (int32_t)s;
-    struct row_link k = {.xs = xs,
+    struct row_link k = {.pos = pos,
                          .box = d->box,
                          .link = d->link,
                          .reach = d->link * (1 + FOF_CELL_SLACK),
@@ -290,19 +329,28 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
     for (int64_t r = 0; r < n_rows; r++)
         if (start[r] < start[r + 1])
             link_row(&g, start, &k, (int)(r / g.nc[1]), (int)(r % g.nc[1]));
-    for (int a = 0; a < 3; a++)
-        lm_free(xs[a]);
+    lm_free(pos);
     lm_free(start);
-    /* parents point to smaller sorted indices: one ascending pass leaves each entry at its root;
-     * key[root] becomes the smallest original index of the component */
-    for (int64_t s = 0; s < n; s++) {
-        int32_t r = parent[s] = parent[parent[s]];
-        if (r == s)
+    /* each entry to its root, and key[root] = the smallest original index of the component (an
+     * atomic minimum; the root's own entry starts it) */
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < n; s++)
             key[s] = perm[s];
-        else if (perm[s] < key[r])
-            key[r] = perm[s];
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < n; s++) {
+            int32_t r = uf_find(parent, (int32_t)s);
+            if (r == s)
+                continue;
+            __atomic_store_n(&parent[s], r, __ATOMIC_RELAXED);
+            int32_t v = perm[s], cur = __atomic_load_n(&key[r], __ATOMIC_RELAXED);
+            while (v < cur && !__atomic_compare_exchange_n(&key[r], &cur, v, true, __ATOMIC_RELAXED,
+                                                           __ATOMIC_RELAXED))
+                ;
+        }
     }
-    int32_t *tmp = lm_malloc("fof.cells", m * sizeof *tmp);
+    int32_t *tmp = work_alloc("fof.cells", m * sizeof *tmp);
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; s++)
         tmp[s] = key[parent[s]];
@@ -316,15 +364,27 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
 
 void fof_labels(int64_t n, const int32_t *root, const uint64_t *id, uint64_t *label)
 {
-    for (int64_t i = 0; i < n; i++) {
-        int32_t r = root[i];
-        if (r == i)
+    /* label[r] = the smallest ID of r's component (an atomic minimum), then copied to members */
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++)
             label[i] = id[i];
-        else if (id[i] < label[r])
-            label[r] = id[i];
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            int32_t r = root[i];
+            if (r == i)
+                continue;
+            uint64_t v = id[i], cur = __atomic_load_n(&label[r], __ATOMIC_RELAXED);
+            while (v < cur && !__atomic_compare_exchange_n(&label[r], &cur, v, true,
+                                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                ;
+        }
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            if (root[i] != i)
+                label[i] = label[root[i]];
     }
-    for (int64_t i = 0; i < n; i++)
-        label[i] = label[root[i]];
 }
 
 /* ---- group properties ------------------------------------------------------------------- */

@@ -10,11 +10,12 @@
  *
  * The domain is periodic in y and z; along x it is either the whole periodic box or a window
  * [x_origin, x_origin + x_width) taken modulo the box (a slab with its ghost layers). Particles are
- * sorted into a cell list of side >= ℓ (about one particle per cell); each cell is compared with
- * itself and its 13 forward neighbours. Components are built with a lock-free union-find: the
- * larger of two roots is linked to the smaller with an atomic compare-and-swap (so a root is the
- * smallest index of its tree and parents only decrease), and finds use path halving. Cells are
- * shared among OpenMP threads; the result does not depend on the number of threads.
+ * sorted into x-y rows of side >= ℓ, each ordered by z and copied into compact 16-byte records;
+ * each row is swept against itself and its 4 forward neighbour rows within a z window of ±ℓ (the
+ * 3-d neighbourhood of a cell list with the z cells merged). Components are built with a lock-free
+ * union-find: the larger of two roots is linked to the smaller with an atomic compare-and-swap (so
+ * a root is the smallest index of its tree and parents only decrease), and finds use path halving.
+ * Cells are shared among OpenMP threads; the result does not depend on the number of threads.
  *
  * Everything here is Local (no MPI).
  */
