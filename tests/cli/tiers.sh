@@ -9,7 +9,7 @@ tiers_err() { "$PYTHON" "$tiers" "$1" 1>&2; } # violations on stderr, where expe
 # Planted violations, each in a copy of src/: the check names the file and line.
 plant() { # NAME FILE LINE-TEXT NEEDLE: add LINE-TEXT at the top of FILE in a copy, expect NEEDLE
     local name=$1 file=$2 text=$3 needle=$4 copy
-    copy=$(mktemp -d "$LEMUR_TMP/tiers.XXXXXX")
+    copy=$(mktemp -d -p "$LEMUR_TMP")
     cp -r src "$copy/src"
     { echo "$text"; cat "src/$file"; } >"$copy/src/$file"
     expect_fail "$name" "$needle" tiers_err "$copy"
