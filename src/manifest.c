@@ -139,6 +139,7 @@ void manifest_begin(struct manifest *m, const char *name, uint64_t config_hash)
     s->n_files = 0;
     s->complete = false;
     s->failed = false;
+    s->interrupted = false;
     s->reason[0] = 0;
     s->config_hash = config_hash;
     s->seconds = 0;
@@ -177,12 +178,14 @@ bool manifest_complete(struct manifest *m, const char *name, double seconds,
     return s->complete;
 }
 
-void manifest_fail(struct manifest *m, const char *name, double seconds, const char *reason)
+void manifest_fail(struct manifest *m, const char *name, double seconds, const char *reason,
+                   bool interrupted)
 {
     struct manifest_stage *s = manifest_stage(m, name);
     ASSERT(s != NULL);
     s->complete = false;
     s->failed = true;
+    s->interrupted = interrupted;
     s->seconds = seconds;
     snprintf(s->reason, sizeof s->reason, "%s", reason);
     for (char *c = s->reason; *c; c++) /* one double-quoted YAML line */
@@ -196,9 +199,10 @@ bool manifest_stage_valid(struct manifest *m, const char *name, uint64_t config_
     struct manifest_stage *s = manifest_stage(m, name);
     if (!s || !s->complete) {
         snprintf(why, n_why, "%s",
-                 !s          ? "it has not run"
-                 : s->failed ? "it failed"
-                             : "it did not complete");
+                 !s               ? "it has not run"
+                 : s->interrupted ? "it was interrupted"
+                 : s->failed      ? "it failed"
+                                  : "it did not complete");
         return false;
     }
     if (s->config_hash != config_hash) {
@@ -231,9 +235,10 @@ void manifest_free(struct manifest *m)
 static void write_stage(FILE *f, const struct manifest_stage *s)
 {
     fprintf(f, "  - name: %s\n    status: %s\n    config_hash: \"%016" PRIx64 "\"\n", s->name,
-            s->complete ? "complete"
-            : s->failed ? "failed"
-                        : "running",
+            s->complete      ? "complete"
+            : s->interrupted ? "interrupted"
+            : s->failed      ? "failed"
+                             : "running",
             s->config_hash);
     if (s->failed)
         fprintf(f, "    reason: \"%s\"\n", s->reason);
@@ -324,7 +329,8 @@ static bool read_stage(yaml_document_t *d, yaml_node_t *n, struct manifest_stage
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
     s->complete = strcmp(status, "complete") == 0;
-    s->failed = strcmp(status, "failed") == 0;
+    s->interrupted = strcmp(status, "interrupted") == 0;
+    s->failed = s->interrupted || strcmp(status, "failed") == 0;
     const char *reason = scalar_of(d, n, "reason");
     snprintf(s->reason, sizeof s->reason, "%s", reason ? reason : "");
     s->config_hash = strtoull(hash, NULL, 16);

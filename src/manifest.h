@@ -30,6 +30,7 @@ struct manifest_stage {
     char name[32];
     bool complete;
     bool failed;      /**< the stage stopped with an error (reason says which) */
+    bool interrupted; /**< the error was a SIGTERM/SIGINT (status "interrupted") */
     char reason[512]; /**< the error of a failed stage */
     uint64_t config_hash;
     double seconds;
@@ -68,8 +69,10 @@ int manifest_scan(const struct manifest *m, struct manifest_file **files);
  *  before (checksummed now); manifest bookkeeping files are ignored. Local. */
 bool manifest_complete(struct manifest *m, const char *name, double seconds,
                        const struct manifest_file *before, int n_before, struct lm_err *err);
-/** Mark stage name failed after seconds with the error reason (no files). Local. */
-void manifest_fail(struct manifest *m, const char *name, double seconds, const char *reason);
+/** Mark stage name failed after seconds with the error reason (no files); with interrupted, its
+ *  status is "interrupted" (stopped by a signal) rather than "failed". Local. */
+void manifest_fail(struct manifest *m, const char *name, double seconds, const char *reason,
+                   bool interrupted);
 /** True when stage name is complete with config_hash and every file still has its size and
  *  checksum; else false with the reason in why. Local. */
 bool manifest_stage_valid(struct manifest *m, const char *name, uint64_t config_hash, char *why,

@@ -403,7 +403,7 @@ static bool pipeline_stage(struct run *r, const struct stage *s, unsigned wanted
         if (ok && manifest_complete(m, s->name, dt, before, n_before, &merr))
             manifest_write(m, &merr);
         else if (!ok) {
-            manifest_fail(m, s->name, dt, err->msg);
+            manifest_fail(m, s->name, dt, err->msg, comm_was_interrupted());
             manifest_write(m, &merr);
         }
     }

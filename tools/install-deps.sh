@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(make pkg-config openmpi-bin libopenmpi-dev libfftw3-dev libfftw3-mpi-dev
       libhdf5-openmpi-dev hdf5-tools libgsl-dev libyaml-dev libopenblas-dev libdnnl-dev
-      clang-format python3 python3-numpy python3-h5py python3-torch python3-matplotlib python3-yaml)
+      clang-format clang libclang-rt-14-dev python3 python3-numpy python3-h5py python3-torch python3-matplotlib python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

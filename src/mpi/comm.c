@@ -9,6 +9,8 @@
 
 static volatile sig_atomic_t g_signal = 0;
 
+static bool g_reported = false; /* comm_interrupted has reported a signal */
+
 static void on_signal(int sig) { g_signal = sig; }
 
 /* SIGTERM and SIGINT only raise a flag that comm_interrupted reads at safe points; a second
@@ -104,6 +106,7 @@ bool comm_interrupted(MPI_Comm comm, const char *where, struct lm_err *err)
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &sig, 1, MPI_INT, MPI_MAX, comm));
     if (sig == 0)
         return false;
+    g_reported = true;
     lm_err_set(err,
                "interrupted by %s %s: stopped with the temporary files removed (run.resume: true "
                "continues from the last completed stage)",
@@ -113,6 +116,8 @@ bool comm_interrupted(MPI_Comm comm, const char *where, struct lm_err *err)
                where);
     return true;
 }
+
+bool comm_was_interrupted(void) { return g_reported; }
 
 void comm_bcast_string(MPI_Comm comm, char **s, int root)
 {

@@ -50,6 +50,10 @@ bool comm_agree_soft(MPI_Comm comm, struct lm_err *err);
  *  every rank. Collective on comm. */
 bool comm_interrupted(MPI_Comm comm, const char *where, struct lm_err *err);
 
+/** True once comm_interrupted has reported an interruption (then on every rank of its
+ *  communicator). Local. */
+bool comm_was_interrupted(void);
+
 /** Broadcast a NUL-terminated string from root; on other ranks *s is replaced by a new lm_malloc
  *  block (label "comm.string") that the caller frees with lm_free. Collective on comm. */
 void comm_bcast_string(MPI_Comm comm, char **s, int root);

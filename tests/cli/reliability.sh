@@ -259,6 +259,8 @@ interrupt() {
     kill -"$sig" $(pgrep -P "$pid" -f "$LEMUR") 2>/dev/null
     wait $pid
     judge "$name" "interrupted by $sig between jerald maps" "$out" $? "$(cat "$out.log")"
+    check "$name: the manifest marks jerald interrupted" \
+        grep -q "status: interrupted" "$out/manifest.yml"
 }
 interrupt "SIGTERM at 1 rank" SIGTERM 1
 interrupt "SIGINT at 1 rank" SIGINT 1

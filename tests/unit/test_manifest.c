@@ -76,7 +76,7 @@ static void test_failed_stage(void)
     struct lm_err err = {0};
     snprintf(m.dir, sizeof m.dir, "%s", dir);
     manifest_begin(&m, "power", 5);
-    manifest_fail(&m, "power", 0.25, "cannot open \"a.hdf5\"\nnext line");
+    manifest_fail(&m, "power", 0.25, "cannot open \"a.hdf5\"\nnext line", false);
     T_CHECK(manifest_write(&m, &err), "%s", err.msg);
     struct manifest r;
     T_CHECK(manifest_read(&r, dir, &err), "%s", err.msg);
@@ -89,6 +89,18 @@ static void test_failed_stage(void)
             "failed counted as done (%s)", why);
     manifest_begin(&r, "power", 5);
     T_CHECK(!t->failed && !*t->reason, "a new attempt clears the failure");
+    manifest_free(&r);
+    manifest_begin(&m, "jerald", 5);
+    manifest_fail(&m, "jerald", 1.5, "interrupted by SIGTERM between jerald maps", true);
+    T_CHECK(manifest_write(&m, &err), "%s", err.msg);
+    T_CHECK(manifest_read(&r, dir, &err), "%s", err.msg);
+    t = manifest_stage(&r, "jerald");
+    T_CHECK(t && t->interrupted && t->failed && !t->complete,
+            "an interrupted stage reads back as interrupted");
+    T_CHECK(!manifest_stage_valid(&r, "jerald", 5, why, sizeof why) && strstr(why, "interrupted"),
+            "interrupted counted as done (%s)", why);
+    manifest_begin(&r, "jerald", 5);
+    T_CHECK(!t->interrupted, "a new attempt clears the interruption");
     manifest_free(&r);
     manifest_free(&m);
 }
