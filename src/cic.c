@@ -5,78 +5,118 @@
 #include <stdbool.h>
 #include <string.h>
 
-/** The 8-node stencil of one point: local plane index of the lower x node (-1 .. nx-1), row
- *  offsets of the two y nodes and the two z indices, and the 8 weights. */
-struct cic_stencil {
-    int64_t lx;
-    int64_t y[2], z[2];
-    float w[8];
+#include "sort.h"
+
+/** Points whose stencils are computed at once (vectorisable loops over the block). */
+#define CIC_BLOCK 128
+/** lx of a point whose lower x node lies outside [x0 - 1, x0 + nx). */
+#define CIC_OUTSIDE INT64_MIN
+
+/** The 8-node stencils of a block of points: local plane index of the lower x node (-1 .. nx-1,
+ *  or CIC_OUTSIDE), in-plane offset of the lower (y, z) node, steps to the upper y and z nodes
+ *  (periodic), and the 8 weights, corner (a, b, c) at w[(a * 2 + b) * 2 + c]. */
+struct cic_block {
+    int64_t lx[CIC_BLOCK], off[CIC_BLOCK], dy[CIC_BLOCK], dz[CIC_BLOCK];
+    float w[8][CIC_BLOCK];
+    float x[3][CIC_BLOCK]; /**< gathered positions (sorted order) */
 };
 
-static inline int64_t wrap_index(int64_t i, int64_t n)
+/** Geometry shared by every point of a call. */
+struct cic_geom {
+    double scale[3], shift;
+    int64_t n[3], x0, nx, row;
+};
+
+static struct cic_geom geom_of(const struct cic_slab *s, double shift)
 {
-    if (i < 0)
-        i += n;
-    else if (i >= n)
-        i -= n;
-    if (i < 0 || i >= n) /* far outside the box: positions were not wrapped */
-        i = ((i % n) + n) % n;
-    return i;
+    struct cic_geom g = {.shift = shift, .x0 = s->x0, .nx = s->nx, .row = s->row};
+    for (int d = 0; d < 3; d++) {
+        g.scale[d] = (double)s->n[d] / s->box[d];
+        g.n[d] = s->n[d];
+    }
+    return g;
 }
 
-/** Lower node and weight t of coordinate x along axis d; the arithmetic of decomp_cell_index. */
-static inline int64_t axis_node(double x, double scale, double shift, float *t)
+/** floor(u) as an integer, written so that loops over it vectorise (floor() does not without
+ *  -fno-trapping-math); exact for |u| < 2^53. */
+static inline int64_t node_floor(double u)
 {
-    double u = x * scale + shift;
-    double f = floor(u);
-    *t = (float)(u - f);
-    return (int64_t)f;
+    int64_t i = (int64_t)u;
+    return i - ((double)i > u);
 }
 
-/** Fill st for point i; false when its lower x node is outside [x0 - 1, x0 + nx). */
-static inline bool cic_locate(const struct cic_slab *s, const double scale[3], double shift,
-                              const struct cic_points *pts, int64_t i, struct cic_stencil *st)
+/** Index i of a point far outside the box (positions not wrapped): the slow exact wrap. */
+static inline int64_t wrap_far(int64_t i, int64_t n) { return ((i % n) + n) % n; }
+
+/* Compute kernel: the stencils of the m points at px[k], py[k], pz[k]. The lower node of
+ * u = x n / L + shift is floor(u) and t = u - floor(u), in double (the arithmetic of
+ * decomp_cell_index, so migration and painting agree on every boundary bit for bit). Branch-free
+ * selects keep the loop vectorisable; a point beyond one box length in y or z is wrapped exactly
+ * afterwards. */
+static void block_stencils(const struct cic_geom *g, const float *restrict px,
+                           const float *restrict py, const float *restrict pz, int m,
+                           struct cic_block *restrict b)
 {
-    float t[3];
-    if (s->nx == 0)
-        return false;
-    int64_t ix = axis_node(pts->x[0][i], scale[0], shift, &t[0]);
-    int64_t lx = ix - s->x0;
-    if (lx < -1)
-        lx += s->n[0];
-    else if (lx >= s->nx)
-        lx -= s->n[0];
-    if (lx < -1 || lx >= s->nx)
-        return false;
-    st->lx = lx;
-    int64_t iy = wrap_index(axis_node(pts->x[1][i], scale[1], shift, &t[1]), s->n[1]);
-    int64_t iz = wrap_index(axis_node(pts->x[2][i], scale[2], shift, &t[2]), s->n[2]);
-    st->y[0] = iy * s->row;
-    st->y[1] = (iy + 1 == s->n[1] ? 0 : iy + 1) * s->row;
-    st->z[0] = iz;
-    st->z[1] = iz + 1 == s->n[2] ? 0 : iz + 1;
-    for (int a = 0; a < 2; a++)
-        for (int b = 0; b < 2; b++)
-            for (int c = 0; c < 2; c++)
-                st->w[(a * 2 + b) * 2 + c] =
-                    (a ? t[0] : 1 - t[0]) * (b ? t[1] : 1 - t[1]) * (c ? t[2] : 1 - t[2]);
-    return true;
+    const int64_t n0 = g->n[0], n1 = g->n[1], n2 = g->n[2], x0 = g->x0, nx = g->nx;
+    const int64_t row = g->row;
+    const double sx = g->scale[0], sy = g->scale[1], sz = g->scale[2], shift = g->shift;
+    int far = 0;
+    for (int k = 0; k < m; k++) {
+        double ux = px[k] * sx + shift, uy = py[k] * sy + shift, uz = pz[k] * sz + shift;
+        int64_t ix = node_floor(ux), iy = node_floor(uy), iz = node_floor(uz);
+        float tx = (float)(ux - (double)ix), ty = (float)(uy - (double)iy);
+        float tz = (float)(uz - (double)iz);
+        int64_t lx = ix - x0;
+        lx = lx < -1 ? lx + n0 : lx >= nx ? lx - n0 : lx;
+        bool out = lx < -1 || lx >= nx || nx == 0;
+        iy = iy < 0 ? iy + n1 : iy >= n1 ? iy - n1 : iy;
+        iz = iz < 0 ? iz + n2 : iz >= n2 ? iz - n2 : iz;
+        far |= (iy < 0) | (iy >= n1) | (iz < 0) | (iz >= n2);
+        b->lx[k] = out ? CIC_OUTSIDE : lx;
+        b->off[k] = iy * row + iz;
+        b->dy[k] = iy + 1 == n1 ? -(n1 - 1) * row : row;
+        b->dz[k] = iz + 1 == n2 ? -(n2 - 1) : 1;
+        float wx0 = 1 - tx, wy0 = 1 - ty, wz0 = 1 - tz;
+        b->w[0][k] = wx0 * wy0 * wz0;
+        b->w[1][k] = wx0 * wy0 * tz;
+        b->w[2][k] = wx0 * ty * wz0;
+        b->w[3][k] = wx0 * ty * tz;
+        b->w[4][k] = tx * wy0 * wz0;
+        b->w[5][k] = tx * wy0 * tz;
+        b->w[6][k] = tx * ty * wz0;
+        b->w[7][k] = tx * ty * tz;
+    }
+    for (int k = 0; far && k < m; k++) {
+        int64_t iy = wrap_far(node_floor(py[k] * sy + shift), n1);
+        int64_t iz = wrap_far(node_floor(pz[k] * sz + shift), n2);
+        b->off[k] = iy * row + iz;
+        b->dy[k] = iy + 1 == n1 ? -(n1 - 1) * row : row;
+        b->dz[k] = iz + 1 == n2 ? -(n2 - 1) : 1;
+    }
+}
+
+/** The stencils of points q0 .. q0 + m - 1, or of points idx[q0 .. q0 + m) when idx is given
+ *  (gathered into the block first). */
+static void block_locate(const struct cic_geom *g, const struct cic_points *pts,
+                         const uint32_t *idx, int64_t q0, int m, struct cic_block *b)
+{
+    if (!idx) {
+        block_stencils(g, pts->x[0] + q0, pts->x[1] + q0, pts->x[2] + q0, m, b);
+        return;
+    }
+    for (int k = 0; k < m; k++) {
+        uint32_t i = idx[q0 + k];
+        b->x[0][k] = pts->x[0][i];
+        b->x[1][k] = pts->x[1][i];
+        b->x[2][k] = pts->x[2][i];
+    }
+    block_stencils(g, b->x[0], b->x[1], b->x[2], m, b);
 }
 
 /** Plane lx (-1 .. nx) of field f. */
 static inline float *field_plane(const struct cic_slab *s, const struct cic_field *f, int64_t lx)
 {
-    if (lx < 0)
-        return f->lo;
-    if (lx >= s->nx)
-        return f->hi;
-    return f->data + lx * cic_plane_size(s);
-}
-
-static void axis_scales(const struct cic_slab *s, double scale[3])
-{
-    for (int d = 0; d < 3; d++)
-        scale[d] = (double)s->n[d] / s->box[d];
+    return lx < 0 ? f->lo : lx >= s->nx ? f->hi : f->data + lx * cic_plane_size(s);
 }
 
 void cic_zero(const struct cic_slab *s, int n_fields, const struct cic_field *fields)
@@ -90,88 +130,73 @@ void cic_zero(const struct cic_slab *s, int n_fields, const struct cic_field *fi
     }
 }
 
+/** Weight of field f at point i: w[i] fw[f][i] (a missing weight counts as 1). */
+static inline float point_weight(const struct cic_points *pts, int f, int64_t i)
+{
+    float w0 = pts->w ? pts->w[i] : 1.0f;
+    return pts->fw[f] ? w0 * pts->fw[f][i] : w0;
+}
+
 /* Compute kernel: one pass over the points, 8 scattered adds per point and field. */
 int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field *fields,
                   const struct cic_points *pts, double shift)
 {
-    double scale[3];
-    axis_scales(s, scale);
+    struct cic_geom g = geom_of(s, shift);
+    struct cic_block b;
     int64_t n_out = 0;
-    for (int64_t i = 0; i < pts->n; i++) {
-        struct cic_stencil st;
-        if (!cic_locate(s, scale, shift, pts, i, &st)) {
-            n_out++;
-            continue;
-        }
-        float w0 = pts->w ? pts->w[i] : 1.0f;
-        for (int f = 0; f < n_fields; f++) {
-            float w = pts->fw[f] ? w0 * pts->fw[f][i] : w0;
-            for (int a = 0; a < 2; a++) {
-                float *p = field_plane(s, &fields[f], st.lx + a);
-                for (int b = 0; b < 2; b++)
-                    for (int c = 0; c < 2; c++)
-                        p[st.y[b] + st.z[c]] += w * st.w[(a * 2 + b) * 2 + c];
+    for (int64_t q0 = 0; q0 < pts->n; q0 += CIC_BLOCK) {
+        int m = pts->n - q0 < CIC_BLOCK ? (int)(pts->n - q0) : CIC_BLOCK;
+        block_locate(&g, pts, NULL, q0, m, &b);
+        for (int k = 0; k < m; k++) {
+            if (b.lx[k] == CIC_OUTSIDE) {
+                n_out++;
+                continue;
+            }
+            const int64_t o = b.off[k], dy = b.dy[k], dz = b.dz[k];
+            for (int f = 0; f < n_fields; f++) {
+                float w = point_weight(pts, f, q0 + k);
+                for (int a = 0; a < 2; a++) {
+                    float *p = field_plane(s, &fields[f], b.lx[k] + a) + o;
+                    p[0] += w * b.w[4 * a][k];
+                    p[dz] += w * b.w[4 * a + 1][k];
+                    p[dy] += w * b.w[4 * a + 2][k];
+                    p[dy + dz] += w * b.w[4 * a + 3][k];
+                }
             }
         }
     }
     return n_out;
 }
 
-/** Lower x node of point i relative to the slab, as cic_locate: in [-1, nx) when painted. */
-static inline int64_t lower_plane(const struct cic_slab *s, double scale, double shift,
-                                  const struct cic_points *pts, int64_t i)
+/** Keys of the counting sort: bucket lx + 1 in [0, nx] of the lower x node, nx + 1 outside. */
+struct plane_keys {
+    const struct cic_geom *g;
+    const float *x;
+};
+
+/* Compute kernel: the buckets of points [i0, i0 + m), as block_stencils finds their planes. */
+static void plane_key_block(const void *ctx, int64_t i0, int m, uint32_t *key)
 {
-    float t;
-    int64_t lx = axis_node(pts->x[0][i], scale, shift, &t) - s->x0;
-    if (lx < -1)
-        lx += s->n[0];
-    else if (lx >= s->nx)
-        lx -= s->n[0];
-    return lx;
+    const struct plane_keys *c = ctx;
+    const int64_t n0 = c->g->n[0], x0 = c->g->x0, nx = c->g->nx;
+    const double scale = c->g->scale[0], shift = c->g->shift;
+    const float *x = c->x + i0;
+    for (int k = 0; k < m; k++) {
+        int64_t lx = node_floor(x[k] * scale + shift) - x0;
+        lx = lx < -1 ? lx + n0 : lx >= nx ? lx - n0 : lx;
+        bool out = lx < -1 || lx >= nx || nx == 0;
+        key[k] = (uint32_t)(out ? nx + 1 : lx + 1);
+    }
 }
 
-/** Bucket of point i: lx + 1 in [0, nx], or nx + 1 when the point lies outside the slab. */
-static inline int64_t plane_bucket(const struct cic_slab *s, double scale, double shift,
-                                   const struct cic_points *pts, int64_t i)
-{
-    int64_t lx = lower_plane(s, scale, shift, pts, i);
-    return lx < -1 || lx >= s->nx ? s->nx + 1 : lx + 1;
-}
-
-/* Compute kernel: a stable counting sort. Thread t counts the buckets of its contiguous block of
- * points; the offsets are laid out bucket by bucket, and within a bucket thread by thread, so
- * every point lands where the serial stable sort puts it, whatever the number of threads. */
 int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts, double shift,
                          int n_threads, int64_t *work, uint32_t *idx, int64_t *start)
 {
-    double scale = (double)s->n[0] / s->box[0];
-    const int64_t nb = s->nx + 2, n = pts->n;
-    memset(work, 0, (size_t)n_threads * (size_t)nb * sizeof *work);
-#pragma omp parallel num_threads(n_threads)
-    {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
-        int64_t *cnt = work + t * nb;
-        for (int64_t i = i0; i < i1; i++)
-            cnt[plane_bucket(s, scale, shift, pts, i)]++;
-#pragma omp barrier
-#pragma omp single
-        {
-            int64_t o = 0;
-            for (int64_t b = 0; b < nb; b++) {
-                start[b] = o;
-                for (int u = 0; u < nt; u++) {
-                    int64_t c = work[u * nb + b];
-                    work[u * nb + b] = o;
-                    o += c;
-                }
-            }
-            start[nb] = o;
-        }
-        for (int64_t i = i0; i < i1; i++)
-            idx[cnt[plane_bucket(s, scale, shift, pts, i)]++] = (uint32_t)i;
-    }
-    return start[nb] - start[nb - 1];
+    struct cic_geom g = geom_of(s, shift);
+    struct plane_keys c = {&g, pts->x[0]};
+    struct sort_keys k = {pts->n, s->nx + 2, plane_key_block, &c};
+    sort_counting(&k, n_threads, work, idx, start);
+    return start[s->nx + 2] - start[s->nx + 1];
 }
 
 /* Compute kernel: one pass over the points of bucket b in sorted order, the a = 0 corners added
@@ -181,49 +206,76 @@ void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
                       const int64_t *start, const struct cic_points *pts, double shift,
                       int n_fields, double *const lo[], double *const hi[])
 {
-    double scale[3];
-    axis_scales(s, scale);
-    for (int64_t q = start[b]; q < start[b + 1]; q++) {
-        int64_t i = idx[q];
-        struct cic_stencil st;
-        if (!cic_locate(s, scale, shift, pts, i, &st))
-            continue; /* not in bucket b's range: cic_order_points put it elsewhere */
-        float w0 = pts->w ? pts->w[i] : 1.0f;
+    struct cic_geom g = geom_of(s, shift);
+    struct cic_block blk;
+    for (int64_t q0 = start[b]; q0 < start[b + 1]; q0 += CIC_BLOCK) {
+        int m = start[b + 1] - q0 < CIC_BLOCK ? (int)(start[b + 1] - q0) : CIC_BLOCK;
+        block_locate(&g, pts, idx, q0, m, &blk);
         for (int f = 0; f < n_fields; f++) {
-            double w = pts->fw[f] ? (double)w0 * pts->fw[f][i] : (double)w0;
-            for (int a = 0; a < 2; a++) {
-                double *p = a ? (hi ? hi[f] : NULL) : (lo ? lo[f] : NULL);
-                if (!p)
-                    continue;
-                for (int c = 0; c < 2; c++)
-                    for (int e = 0; e < 2; e++)
-                        p[st.y[c] + st.z[e]] += w * st.w[(a * 2 + c) * 2 + e];
+            double *pl = lo ? lo[f] : NULL, *ph = hi ? hi[f] : NULL;
+            for (int k = 0; k < m; k++) {
+                if (blk.lx[k] == CIC_OUTSIDE)
+                    continue; /* not in bucket b's range: cic_order_points put it elsewhere */
+                int64_t i = idx[q0 + k];
+                float w0 = pts->w ? pts->w[i] : 1.0f;
+                double w = pts->fw[f] ? (double)w0 * pts->fw[f][i] : (double)w0;
+                const int64_t o = blk.off[k], dy = blk.dy[k], dz = blk.dz[k];
+                if (pl) {
+                    double *p = pl + o;
+                    p[0] += w * blk.w[0][k];
+                    p[dz] += w * blk.w[1][k];
+                    p[dy] += w * blk.w[2][k];
+                    p[dy + dz] += w * blk.w[3][k];
+                }
+                if (ph) {
+                    double *p = ph + o;
+                    p[0] += w * blk.w[4][k];
+                    p[dz] += w * blk.w[5][k];
+                    p[dy] += w * blk.w[6][k];
+                    p[dy + dz] += w * blk.w[7][k];
+                }
             }
         }
     }
 }
 
+/* Compute kernel: threads take blocks of points; each point's 8-node sum runs in a fixed order,
+ * so the values do not depend on the number of threads. */
 int64_t cic_readout(const struct cic_slab *s, int n_fields, const struct cic_field *fields,
                     const struct cic_points *pts, double shift, float *const out[])
 {
-    double scale[3];
-    axis_scales(s, scale);
+    struct cic_geom g = geom_of(s, shift);
+    const int64_t n = pts->n, n_blocks = (n + CIC_BLOCK - 1) / CIC_BLOCK;
+    const int64_t plane = cic_plane_size(s), nx = s->nx;
     int64_t n_out = 0;
 #pragma omp parallel for schedule(static) reduction(+ : n_out)
-    for (int64_t i = 0; i < pts->n; i++) {
-        struct cic_stencil st;
-        bool in = cic_locate(s, scale, shift, pts, i, &st);
-        n_out += !in;
+    for (int64_t blk_i = 0; blk_i < n_blocks; blk_i++) {
+        struct cic_block b;
+        int64_t q0 = blk_i * CIC_BLOCK;
+        int m = n - q0 < CIC_BLOCK ? (int)(n - q0) : CIC_BLOCK;
+        block_locate(&g, pts, NULL, q0, m, &b);
         for (int f = 0; f < n_fields; f++) {
-            double v = 0;
-            for (int a = 0; in && a < 2; a++) {
-                const float *p = field_plane(s, &fields[f], st.lx + a);
-                for (int b = 0; b < 2; b++)
-                    for (int c = 0; c < 2; c++)
-                        v += (double)st.w[(a * 2 + b) * 2 + c] * p[st.y[b] + st.z[c]];
+            const struct cic_field *fd = &fields[f];
+            float *o_f = out[f] + q0;
+            for (int k = 0; k < m; k++) {
+                int64_t lx = b.lx[k];
+                if (lx == CIC_OUTSIDE) {
+                    o_f[k] = 0;
+                    continue;
+                }
+                const float *p0 = (lx < 0 ? fd->lo : fd->data + lx * plane) + b.off[k];
+                const float *p1 = (lx + 1 >= nx ? fd->hi : fd->data + (lx + 1) * plane) + b.off[k];
+                const int64_t dy = b.dy[k], dz = b.dz[k];
+                double v = (double)b.w[0][k] * p0[0] + (double)b.w[1][k] * p0[dz];
+                v += (double)b.w[2][k] * p0[dy] + (double)b.w[3][k] * p0[dy + dz];
+                v += (double)b.w[4][k] * p1[0] + (double)b.w[5][k] * p1[dz];
+                v += (double)b.w[6][k] * p1[dy] + (double)b.w[7][k] * p1[dy + dz];
+                o_f[k] = (float)v;
             }
-            out[f][i] = (float)v;
         }
+        if (n_fields > 0)
+            for (int k = 0; k < m; k++)
+                n_out += b.lx[k] == CIC_OUTSIDE;
     }
     return n_out;
 }

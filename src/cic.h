@@ -18,14 +18,17 @@
  * ghost planes after the ghosts were filled from their owners.
  *
  * Up to CIC_MAX_FIELDS fields are painted or read in one pass over the particles (the weights are
- * computed once): mass and three velocity components, or three gradient components. Everything
- * here is Local. cic_paint is serial (a fixed order of the sums). The threaded painter sorts the
- * points by lower x node (cic_order_points, a stable counting sort) and paints plane by plane
+ * computed once): mass and three velocity components, or three gradient components. The stencils
+ * (nodes and the 8 weights) of a block of points are computed first in vectorisable loops, then
+ * the nodes are added to or read. Everything here is Local. cic_paint is serial (a fixed order
+ * of the sums). The threaded painter sorts the points by lower x node (cic_order_points, the
+ * stable counting sort of sort.h) and paints plane by plane
  * bucket by bucket (cic_paint_bucket) into double planes; the distributed painter fixes the order
  * of every node's sum independently of the threads (the result is the same for any number of
  * threads; in double the order of the points changes a
  * node's sum by ~1e-16 relative, so the float map does not depend on the rank count either).
- * Readout, free of write conflicts, is OpenMP-parallel over the points.
+ * Readout, free of write conflicts, is OpenMP-parallel over blocks of points; each point's 8
+ * products are summed in double in a fixed order.
  */
 #ifndef LEMUR_CIC_H
 #define LEMUR_CIC_H

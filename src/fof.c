@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "sort.h"
 
 /* Cells are at least ℓ (1 + FOF_CELL_SLACK) wide, so rounding in the cell index never separates
  * two friends by more than one cell; z windows are widened by the same factor. */
@@ -68,7 +69,10 @@ int64_t fof_link_workspace(int64_t n, const struct fof_domain *d)
     struct cell_grid g;
     grid_init(&g, n, d);
     int64_t rows = (int64_t)g.nc[0] * g.nc[1];
-    return (5 * n + (omp_get_max_threads() + 1) * rows + 1) * (int64_t)sizeof(int32_t);
+    /* per-particle arrays (5n int32 at the peak), int32 row starts, and while sorting int64
+     * counts per thread and int64 row starts */
+    return (5 * n + rows + 1) * (int64_t)sizeof(int32_t) +
+           ((int64_t)omp_get_max_threads() * rows + rows + 1) * (int64_t)sizeof(int64_t);
 }
 
 /** lm_malloc for the large work arrays, advising the kernel to back them with huge pages where
@@ -129,48 +133,42 @@ struct sorted_pos {
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
+/** Keys of the row sort: the x-y cell of each particle. */
+struct row_keys {
+    const float *const *x;
+    const struct cell_grid *g;
+    double box;
+};
+
+static void row_key_block(const void *ctx, int64_t i0, int m, uint32_t *key)
+{
+    const struct row_keys *c = ctx;
+    const struct cell_grid *g = c->g;
+    for (int k = 0; k < m; k++)
+        key[k] = (uint32_t)((int64_t)cell_coord(g, 0, c->x[0][i0 + k], c->box) * g->nc[1] +
+                            cell_coord(g, 1, c->x[1][i0 + k], c->box));
+}
+
 /** Sort the particles by row (counting sort), then each row by z: perm lists particle indices row
  *  by row, start[r] is the first entry of row r (start[n_rows] = n), pos[s].x[d] = x[d][perm[s]].
- *  key is scratch of n entries. */
+ */
 static void rows_sort(const float *const x[3], int64_t n, const struct cell_grid *g, double box,
-                      int32_t *key, int32_t *perm, int32_t *start, int64_t n_rows,
-                      struct sorted_pos *pos)
+                      int32_t *perm, int32_t *start, int64_t n_rows, struct sorted_pos *pos)
 {
-    /* a stable counting sort by row, threaded: thread t counts its contiguous share of the
-     * particles, and its entries of each row follow those of threads 0..t-1 */
+    /* the shared stable counting sort by row (threaded, the same order for any thread count) */
     int n_threads = omp_get_max_threads();
-    int32_t *count = lm_malloc("fof.cells", (size_t)n_threads * (size_t)n_rows * sizeof *count);
+    int64_t *count = lm_malloc("fof.cells", (size_t)n_threads * (size_t)n_rows * sizeof *count);
+    int64_t *start64 = lm_malloc("fof.cells", (size_t)(n_rows + 1) * sizeof *start64);
+    struct row_keys rk = {x, g, box};
+    struct sort_keys k = {n, n_rows, row_key_block, &rk};
+    sort_counting(&k, n_threads, count, (uint32_t *)perm, start64);
     int32_t longest = 0;
-#pragma omp parallel num_threads(n_threads)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
-        int32_t *c = count + (size_t)t * (size_t)n_rows;
-        for (int64_t r = 0; r < n_rows; r++)
-            c[r] = 0;
-        for (int64_t i = i0; i < i1; i++) {
-            key[i] = (int32_t)((int64_t)cell_coord(g, 0, x[0][i], box) * g->nc[1] +
-                               cell_coord(g, 1, x[1][i], box));
-            c[key[i]]++;
-        }
-#pragma omp barrier
-#pragma omp single
-        {
-            int32_t sum = 0;
-            for (int64_t r = 0; r < n_rows; r++) {
-                start[r] = sum;
-                for (int u = 0; u < nt; u++) {
-                    int32_t m = count[(size_t)u * (size_t)n_rows + r];
-                    count[(size_t)u * (size_t)n_rows + r] = sum;
-                    sum += m;
-                }
-                longest = sum - start[r] > longest ? sum - start[r] : longest;
-            }
-            start[n_rows] = sum;
-        }
-        for (int64_t i = i0; i < i1; i++)
-            perm[c[key[i]]++] = (int32_t)i;
+    for (int64_t r = 0; r <= n_rows; r++) {
+        start[r] = (int32_t)start64[r];
+        if (r > 0 && start[r] - start[r - 1] > longest)
+            longest = start[r] - start[r - 1];
     }
+    lm_free(start64);
     lm_free(count);
     /* each row: a counting sort by z bin (about one particle per bin; bins are monotone in z),
      * then an insertion sort of the (z, index) keys, which moves entries only within their bin */
@@ -314,7 +312,7 @@ void fof_link(const float *const x[3], int64_t n, const struct fof_domain *d, in
     int32_t *key = work_alloc("fof.cells", m * sizeof *key);
     int32_t *start = lm_malloc("fof.cells", (size_t)(n_rows + 1) * sizeof *start);
     struct sorted_pos *pos = work_alloc("fof.sorted", m * sizeof *pos);
-    rows_sort(x, n, &g, d->box, key, perm, start, n_rows, pos);
+    rows_sort(x, n, &g, d->box, perm, start, n_rows, pos);
     /* union-find over sorted positions, in root[] */
     int32_t *parent = root;
 #pragma omp parallel for schedule(static)

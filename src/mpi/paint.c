@@ -179,18 +179,30 @@ static void round_plane(const double *src, float *dst, int64_t n)
         dst[i] = (float)src[i];
 }
 
+/** dst = (float)src, then src = 0 (one pass: the rolling plane is ready for its next use). */
+static void round_zero_plane(double *restrict src, float *restrict dst, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        dst[i] = (float)src[i];
+        src[i] = 0;
+    }
+}
+
 /** Plane P (0 .. nx + 1) of every field is complete in src: the four edge planes (0, 1, nx,
- *  nx + 1) are kept in double for the ghost exchange, the others rounded into the fields. */
+ *  nx + 1) are kept in double for the ghost exchange, the others rounded into the fields; src is
+ *  left zeroed. */
 static void plane_done(struct paint_plan *p, int n_fields, float *const fields[], int64_t P,
                        double *const src[])
 {
     const int64_t nx = p->slab.nx, plane = p->plane_count;
     int e = P == 0 ? 0 : P == 1 ? 1 : P == nx + 1 ? 3 : P == nx ? 2 : -1;
     for (int f = 0; f < n_fields; f++) {
-        if (e >= 0)
+        if (e >= 0) {
             memcpy(p->edge[f][e], src[f], (size_t)plane * sizeof(double));
-        else
-            round_plane(src[f], fields[f] + (P - 1) * plane, plane);
+            memset(src[f], 0, (size_t)plane * sizeof(double));
+        } else {
+            round_zero_plane(src[f], fields[f] + (P - 1) * plane, plane);
+        }
     }
 }
 
@@ -262,9 +274,8 @@ static void paint_planes(struct paint_plan *p, int n_fields, float *const fields
             } else {
                 zero_planes(p, n_fields, cur);
             }
+            zero_planes(p, n_fields, nxt); /* plane_done leaves each completed plane zeroed */
             for (int64_t b = b1 - 1; b >= b0; b--) {
-                if (b > b0)
-                    zero_planes(p, n_fields, nxt);
                 cic_paint_bucket(&p->slab, b, p->idx, p->start, pts, shift, n_fields,
                                  b > b0 ? nxt : NULL, cur);
                 plane_done(p, n_fields, fields, b + 1, cur);
