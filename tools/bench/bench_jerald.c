@@ -8,7 +8,8 @@
  * does: a dark-matter map of `layers` layers (dm Green's function) and a stellar map of `layers`
  * layers (sm form) with its final ReLU, each starting from a copy of the input particles. The
  * table gives the time of each layer and phase (max over ranks), the plan set-up, and the memory
- * peaks: the labelled allocator's per-rank peak and the resident set size (max over ranks). Each
+ * peaks: the labelled allocator's per-rank peak and the resident set size (max over ranks), and
+ * the allocator's peak beyond the meshes per particle of a rank (the JERALD working set). Each
  * phase is printed next to its floor (bytes / the measured bandwidth of a rank's threads, or
  * flops / their FMA rate; see phase_floor).
  */
@@ -161,6 +162,12 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     double peak = bench_max_over_ranks(world, (double)alloc_peak());
     double rss = bench_max_over_ranks(world, (double)ru.ru_maxrss * 1024.0);
+    /* everything but the meshes, per particle of the most loaded rank (both particle copies of
+     * the benchmark, input and work, included) */
+    double beyond = bench_max_over_ranks(
+        world, ((double)alloc_peak() - (double)alloc_label_peak("jerald.mesh")) /
+                   (double)(input->n > 0 ? input->n : 1));
+    double meshes = bench_max_over_ranks(world, (double)alloc_label_peak("jerald.mesh"));
     if (rank == 0) {
         printf("bench_jerald: %d^3 particles, %d^3 mesh, box %g Mpc/h, %d rank(s) x %d "
                "thread(s); plan %.3f s\n",
@@ -179,8 +186,9 @@ int main(int argc, char **argv)
     struct floors f = {pow(n_side, 3), pow(n_mesh, 3), size, bw, fl * omp_get_max_threads()};
     print_phases(world, 2 * layers, &f);
     if (rank == 0)
-        printf("memory peak per rank: allocator %.1f MiB, resident %.1f MiB\n", peak / 1048576,
-               rss / 1048576);
+        printf("memory peak per rank: allocator %.1f MiB, resident %.1f MiB; meshes %.1f MiB, "
+               "the rest %.1f B per particle\n",
+               peak / 1048576, rss / 1048576, meshes / 1048576, beyond);
     particles_destroy(&work);
     particles_destroy(&input);
     jerald_plan_destroy(&plan);
