@@ -266,11 +266,11 @@ int64_t cic_readout(const struct cic_slab *s, int n_fields, const struct cic_fie
                 const float *p0 = (lx < 0 ? fd->lo : fd->data + lx * plane) + b.off[k];
                 const float *p1 = (lx + 1 >= nx ? fd->hi : fd->data + (lx + 1) * plane) + b.off[k];
                 const int64_t dy = b.dy[k], dz = b.dz[k];
-                double v = (double)b.w[0][k] * p0[0] + (double)b.w[1][k] * p0[dz];
-                v += (double)b.w[2][k] * p0[dy] + (double)b.w[3][k] * p0[dy + dz];
-                v += (double)b.w[4][k] * p1[0] + (double)b.w[5][k] * p1[dz];
-                v += (double)b.w[6][k] * p1[dy] + (double)b.w[7][k] * p1[dy + dz];
-                o_f[k] = (float)v;
+                double v0 = (double)b.w[0][k] * p0[0] + (double)b.w[1][k] * p0[dz];
+                double v1 = (double)b.w[2][k] * p0[dy] + (double)b.w[3][k] * p0[dy + dz];
+                double v2 = (double)b.w[4][k] * p1[0] + (double)b.w[5][k] * p1[dz];
+                double v3 = (double)b.w[6][k] * p1[dy] + (double)b.w[7][k] * p1[dy + dz];
+                o_f[k] = (float)((v0 + v1) + (v2 + v3));
             }
         }
         if (n_fields > 0)

@@ -66,10 +66,11 @@ struct floors {
     double bw, flops; /**< bandwidth per rank (bytes/s), FMA rate of a rank's threads (flop/s) */
 };
 
-/** Floor of phase i over the whole run (n_layers layers, 2 final maps), or 0 where none applies:
- *  paint (12 B per particle + 8 B per node) and readout (24 B per particle + 12 B per node) per
- *  call, the source 8 B per node, k space 32 B per complex mode, displacement 24 B per particle
- *  (bytes / bandwidth); the FFT 4 transforms of 5 N log2 N / 2 flops per layer / FMA rate. */
+/** Floor of phase i over the whole run (n_layers layers, 2 final maps), or 0 where none applies,
+ *  as bytes / bandwidth: paint 12 B per particle + 8 B per node per call; readout 12 B per
+ *  particle read, 24 B written-allocated and 12 B per node; the source 8 B per node; k space 32 B
+ *  per complex mode; displacement 36 B per particle (the readout read, positions read and
+ *  written); and the FFT, 4 transforms of 5 N log2 N / 2 flops per layer / FMA rate. */
 static double phase_floor(int i, const struct floors *f, int n_layers)
 {
     double L = n_layers, nm = f->nm, np = f->np, bytes = 0;
@@ -86,10 +87,10 @@ static double phase_floor(int i, const struct floors *f, int n_layers)
         bytes = L * 32 * nm / 2;
         break;
     case 4:
-        bytes = L * (24 * np + 12 * nm);
+        bytes = L * (36 * np + 12 * nm);
         break;
     case 5:
-        bytes = L * 24 * np;
+        bytes = L * 36 * np;
         break;
     case 7:
         bytes = 8 * nm;
