@@ -1,7 +1,8 @@
 /*
  * test_cic — the local CIC kernels: weights of one particle against the formula, periodic wrap in
- * y and z, ghost planes, the interlacing shift, readout as the adjoint of painting, rejection of
- * points outside the slab, and the CIC window.
+ * y and z, ghost planes, the interlacing shift, readout as the adjoint of painting, many points
+ * (several stencil blocks, positions several box lengths outside in y and z) against the formula
+ * painted and gathered by brute force, rejection of points outside the slab, and the CIC window.
  */
 #include "harness.h"
 
@@ -147,6 +148,89 @@ static void test_readout_is_adjoint(void)
     }
 }
 
+/** Brute-force CIC of the documented formula on the periodic NX x NY x NZ mesh, in double. */
+static void brute_paint(const struct cic_slab *s, const float *const x[3], const float *w, int n,
+                        double shift, double *mesh)
+{
+    memset(mesh, 0, NX * NY * NZ * sizeof *mesh);
+    for (int i = 0; i < n; i++) {
+        int64_t node[3];
+        double t[3];
+        for (int d = 0; d < 3; d++) {
+            double u = x[d][i] * ((double)s->n[d] / s->box[d]) + shift, f = floor(u);
+            t[d] = u - f;
+            node[d] = (int64_t)f;
+        }
+        for (int c = 0; c < 8; c++) {
+            int64_t a = node[0] + (c >> 2), b = node[1] + ((c >> 1) & 1), e = node[2] + (c & 1);
+            a = ((a % NX) + NX) % NX;
+            b = ((b % NY) + NY) % NY;
+            e = ((e % NZ) + NZ) % NZ;
+            double wt = ((c >> 2) ? t[0] : 1 - t[0]) * (((c >> 1) & 1) ? t[1] : 1 - t[1]) *
+                        ((c & 1) ? t[2] : 1 - t[2]);
+            mesh[(a * NY + b) * NZ + e] += w[i] * wt;
+        }
+    }
+}
+
+/* Many points (several blocks of stencils, a partial last one), x within one box length of the
+ * slab, y and z up to several box lengths outside (the exact wrap): cic_paint and cic_readout
+ * against the brute-force formula, with and without the shift. */
+static void test_many_points_brute_force(void)
+{
+    enum { N = 1031 };
+    unsigned st = 11;
+    struct cic_slab s = slab(0, NX);
+    static float x[3][N], w[N], out[N], g[NX * NY * ROW], glo[NY * ROW], ghi[NY * ROW];
+    static double ref[NX * NY * NZ];
+    for (int i = 0; i < N; i++) {
+        x[0][i] = (float)((frand(&st) * 1.98 - 0.49) * s.box[0]);
+        for (int d = 1; d < 3; d++)
+            x[d][i] = (float)((frand(&st) + (double)(int)(frand(&st) * 9) - 4) * s.box[d]);
+        w[i] = (float)(0.5 + frand(&st));
+    }
+    for (int i = 0; i < NX * NY * ROW; i++)
+        g[i] = (float)(frand(&st) - 0.5);
+    memcpy(glo, g + (NX - 1) * NY * ROW, sizeof glo);
+    memcpy(ghi, g, sizeof ghi);
+    const float *xs[3] = {x[0], x[1], x[2]};
+    for (double shift = 0; shift >= -0.5; shift -= 0.5) {
+        struct cic_field f = {data, lo, hi};
+        cic_zero(&s, 1, &f);
+        struct cic_points pts = {.n = N, .x = {x[0], x[1], x[2]}, .w = w};
+        T_CHECK(cic_paint(&s, 1, &f, &pts, shift) == 0, "every point within one box length");
+        for (int j = 0; j < NY * ROW; j++) {
+            data[j] += hi[j];
+            data[(NX - 1) * NY * ROW + j] += lo[j];
+        }
+        brute_paint(&s, xs, w, N, shift, ref);
+        double err = 0;
+        for (int i = 0; i < NX; i++)
+            for (int j = 0; j < NY; j++)
+                for (int k = 0; k < NZ; k++)
+                    err =
+                        fmax(err, fabs(data[(i * NY + j) * ROW + k] - ref[(i * NY + j) * NZ + k]));
+        T_CHECK(err < 1e-4, "shift %g: paint differs from the formula by %g", shift, err);
+        struct cic_field gf = {g, glo, ghi};
+        float *outs[1] = {out};
+        T_CHECK(cic_readout(&s, 1, &gf, &pts, shift, outs) == 0, "readout takes every point");
+        double rerr = 0;
+        for (int i = 0; i < N; i++) {
+            /* the gather of the formula: Σ_nodes weight × g, from a one-point brute paint */
+            float one = 1.0f;
+            const float *xi[3] = {&x[0][i], &x[1][i], &x[2][i]};
+            brute_paint(&s, xi, &one, 1, shift, ref);
+            double v = 0;
+            for (int a = 0; a < NX; a++)
+                for (int b = 0; b < NY; b++)
+                    for (int e = 0; e < NZ; e++)
+                        v += ref[(a * NY + b) * NZ + e] * g[(a * NY + b) * ROW + e];
+            rerr = fmax(rerr, fabs(out[i] - v));
+        }
+        T_CHECK(rerr < 1e-5, "shift %g: readout differs from the formula by %g", shift, rerr);
+    }
+}
+
 static void test_window(void)
 {
     double h[3] = {2, 1, 0.5}, k0[3] = {0, 0, 0}, k[3] = {M_PI / 2, 0, 0};
@@ -161,6 +245,7 @@ int main(void)
     T_RUN(test_ghost_planes_and_shift);
     T_RUN(test_out_of_slab_rejected);
     T_RUN(test_readout_is_adjoint);
+    T_RUN(test_many_points_brute_force);
     T_RUN(test_window);
     return t_finish();
 }
