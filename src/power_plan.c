@@ -146,23 +146,24 @@ static void field_finish(const struct power_plan *p, float *c, const float *c2, 
     }
 }
 
-/* Paint n_fields weightings of pts and take them to k space (interlaced one field at a time, so
- * that a single scratch mesh suffices). */
+/* Paint n_fields weightings of pts in one pass and take them to k space. With interlacing the
+ * shifted copies follow one field at a time through the single scratch mesh, the first sorted, the
+ * others painted in its order. */
 static void paint_to_k(struct power_plan *p, const struct cic_points *pts, int n_fields,
                        float *const out[], double norm)
 {
-    if (!p->o.interlace) {
-        timer_start("power.paint");
-        paint_execute(p->paint, n_fields, out, pts, 0.0);
-        timer_stop("power.paint");
-    }
+    timer_start("power.paint");
+    paint_execute(p->paint, n_fields, out, pts, 0.0);
+    timer_stop("power.paint");
     for (int f = 0; f < n_fields; f++) {
         if (p->o.interlace) {
             struct cic_points one = {.n = pts->n, .w = pts->w, .fw = {pts->fw[f]}};
             memcpy(one.x, pts->x, sizeof one.x);
             timer_start("power.paint");
-            paint_execute(p->paint, 1, &out[f], &one, 0.0);
-            paint_execute(p->paint, 1, &p->scratch, &one, -0.5);
+            if (f == 0)
+                paint_execute(p->paint, 1, &p->scratch, &one, -0.5);
+            else
+                paint_execute_same_points(p->paint, 1, &p->scratch, &one, -0.5);
             timer_stop("power.paint");
         }
         timer_start("power.fft");

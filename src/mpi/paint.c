@@ -28,6 +28,8 @@ struct paint_plan {
     int64_t *start;  /**< nx + 3 bucket offsets (paint) */
     uint32_t *idx;   /**< cap_idx point indices in painting order (paint) */
     int64_t cap_idx;
+    int64_t order_n;    /**< points of the painting order in idx (-1: none yet) */
+    double order_shift; /**< and the shift they were sorted with */
 };
 
 /* Per-thread scratch for n_threads threads (kept when large enough). */
@@ -98,6 +100,7 @@ struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, M
             p->recv[g] = lm_malloc("paint.ghost", dbytes);
     }
     p->start = lm_malloc("paint.order", (size_t)(s->nx + 3) * sizeof(int64_t));
+    p->order_n = -1;
     paint_threads_reserve(p, omp_get_max_threads());
     return p;
 }
@@ -291,19 +294,10 @@ static void paint_planes(struct paint_plan *p, int n_fields, float *const fields
     }
 }
 
-/* Sort the points by lower x node, paint every plane of every field in double (threads take
- * ranges of planes; interior planes are rounded to float at once, the four edge planes wait), add
- * the ghost planes in double and round the edges once (padding included: it is never painted, so
- * it stays 0). */
-void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
-                   const struct cic_points *pts, double shift)
+/** Sort the points by lower x node into the plan's painting order (kept for
+ *  paint_execute_same_points). */
+static void paint_order(struct paint_plan *p, const struct cic_points *pts, double shift, int nt)
 {
-    CHECK(n_fields >= 1 && n_fields <= p->n_fields, "paint: %d fields, the plan has %d", n_fields,
-          p->n_fields);
-    const int64_t plane = p->plane_count, nx = p->slab.nx;
-    int nt = omp_get_max_threads();
-    timer_start("paint.cic");
-    paint_threads_reserve(p, nt);
     paint_order_reserve(p, pts->n);
     timer_start("paint.sort");
     int64_t n_out = cic_order_points(&p->slab, pts, shift, nt, p->work, p->idx, p->start);
@@ -313,6 +307,16 @@ void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
           "they must be migrated to paint_plan_decomp first",
           (long long)n_out, (long long)pts->n, (long long)p->slab.x0,
           (long long)(p->slab.x0 + p->slab.nx));
+    p->order_n = pts->n;
+    p->order_shift = shift;
+}
+
+/** Paint every plane in the plan's painting order, add the ghost planes in double and round the
+ *  edges once (padding included: it is never painted, so it stays 0). */
+static void paint_in_order(struct paint_plan *p, int n_fields, float *const fields[],
+                           const struct cic_points *pts, double shift, int nt)
+{
+    const int64_t plane = p->plane_count, nx = p->slab.nx;
     if (nx > 0)
         paint_planes(p, n_fields, fields, pts, shift, nt);
     timer_stop("paint.cic");
@@ -326,6 +330,36 @@ void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
             round_plane(p->edge[f][2], fields[f] + (nx - 1) * plane, plane);
     }
     timer_stop("paint.ghosts");
+}
+
+/* Sort the points by lower x node, paint every plane of every field in double (threads take
+ * ranges of planes; interior planes are rounded to float at once, the four edge planes wait), add
+ * the ghost planes in double and round the edges once. */
+void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
+                   const struct cic_points *pts, double shift)
+{
+    CHECK(n_fields >= 1 && n_fields <= p->n_fields, "paint: %d fields, the plan has %d", n_fields,
+          p->n_fields);
+    int nt = omp_get_max_threads();
+    timer_start("paint.cic");
+    paint_threads_reserve(p, nt);
+    paint_order(p, pts, shift, nt);
+    paint_in_order(p, n_fields, fields, pts, shift, nt);
+}
+
+void paint_execute_same_points(struct paint_plan *p, int n_fields, float *const fields[],
+                               const struct cic_points *pts, double shift)
+{
+    CHECK(n_fields >= 1 && n_fields <= p->n_fields, "paint: %d fields, the plan has %d", n_fields,
+          p->n_fields);
+    CHECK(p->order_n == pts->n && p->order_shift == shift,
+          "paint: %lld points at shift %g repainted in the order of %lld points at shift %g; "
+          "paint them with paint_execute first",
+          (long long)pts->n, shift, (long long)p->order_n, p->order_shift);
+    int nt = omp_get_max_threads();
+    timer_start("paint.cic");
+    paint_threads_reserve(p, nt);
+    paint_in_order(p, n_fields, fields, pts, shift, nt);
 }
 
 void paint_readout(struct paint_plan *p, int n_fields, float *const fields[],

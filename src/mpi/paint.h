@@ -3,19 +3,18 @@
  *
  * Particles are first migrated to the rank owning their cell in the plan's slab decomposition
  * (paint_plan_decomp, which matches the FFT's real-space distribution; use migrate_particles from
- * src/mpi/migrate.h). Each rank then sorts its particles by lower x node (a stable counting sort,
- * threaded) and paints several fields in one pass (mass and three momentum components share the
- * sort and the stencils). The OpenMP threads take contiguous ranges of x planes (balanced by
- * particle count) and sweep them with two rolling double planes; every node's double sum runs in
- * an order fixed by the sort alone (the lower corners of the points of its own plane, then the
- * upper corners of those of the plane below, each in sorted order: a thread starts the plane it
- * shares with the next thread from that thread's partial sum), and each plane is rounded once to
- * float into the caller's FFT buffer.
- * The two ghost planes (x0 - 1 for the interlacing shift, x0 + nx) and the first and last owned
- * planes stay in double until the halo accumulate has added each ghost plane, in double, onto the
- * rank that owns it; only then are they rounded. Readout is the adjoint: the ghost planes are
- * filled from their owners, then every particle reads its 8 nodes locally (threads take
- * particles).
+ * src/mpi/migrate.h). Each rank then sorts its particles by lower x node (the stable counting sort
+ * of sort.h, threaded) and paints several fields in one pass (mass and three momentum components
+ * share the sort and the stencils, computed block by block in vectorised loops, cic.h). The OpenMP
+ * threads take contiguous ranges of x planes (balanced by particle count) and sweep them with two
+ * rolling double planes; every node's double sum runs in an order fixed by the sort alone (the
+ * lower corners of the points of its own plane, then the upper corners of those of the plane below,
+ * each in sorted order: a thread starts the plane it shares with the next thread from that thread's
+ * partial sum), and each plane is rounded once to float into the caller's FFT buffer. The two ghost
+ * planes (x0 - 1 for the interlacing shift, x0 + nx) and the first and last owned planes stay in
+ * double until the halo accumulate has added each ghost plane, in double, onto the rank that owns
+ * it; only then are they rounded. Readout is the adjoint: the ghost planes are filled from their
+ * owners, then every particle reads its 8 nodes locally (threads take particles).
  *
  * Why double: the order in which the particles' contributions reach a node depends on the rank
  * count (migration reorders the particles, ghost planes are added after the owned sums). In float
@@ -75,6 +74,14 @@ const struct decomp *paint_plan_decomp(const struct paint_plan *p);
  *  Collective on the plan's communicator. */
 void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
                    const struct cic_points *pts, double shift);
+
+/** paint_execute for the points painted by the last paint_execute on this plan (the same
+ *  positions, count and shift; the weights and fields may differ): the painting order of that call
+ *  is reused, without a sort. The mesh is bitwise the one paint_execute would give. A count or
+ *  shift that differs from that call's is fatal (positions moved since are the caller's bug).
+ *  Collective on the plan's communicator. */
+void paint_execute_same_points(struct paint_plan *p, int n_fields, float *const fields[],
+                               const struct cic_points *pts, double shift);
 
 /** Read fields[0..n_fields-1] at the points (the adjoint of paint_execute): out[f][i] for point i.
  *  The fields are not modified. Collective on the plan's communicator. */

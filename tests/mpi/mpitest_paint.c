@@ -4,7 +4,8 @@
  * Properties: total painted mass equals the total weight (1e-6 relative) with and without the
  * interlacing shift; the distributed mesh equals a one-process paint of the same global set node by
  * node, and bit for bit a one-process paint through the same plan (two fields, per-field weights,
- * with and without the shift), and bit for bit the same at 1, 2 and 4 threads; readout is the
+ * with and without the shift), and bit for bit the same at 1, 2 and 4 threads; a repaint in the
+ * order of the previous paint (paint_execute_same_points) equals a fresh paint; readout is the
  * adjoint of painting; readout of a constant field is that constant. Particles include exact
  * lattice positions (slab faces) and positions outside the box.
  */
@@ -267,6 +268,51 @@ static void test_thread_count_invariance(void)
     omp_set_num_threads(saved);
 }
 
+/* A repaint in the order of the previous paint (other weights) is bitwise the paint that sorts
+ * afresh, with and without the shift, at any rank count. */
+static void test_same_points_repaint(void)
+{
+    for (int m = 0; m < n_meshes; m++) {
+        const int *n = meshes[m];
+        double box[3] = {BOX, BOX, BOX};
+        struct fft_plan *fft =
+            fft_plan_create(n, box, FFT_PRECISION_FLOAT, 0, NULL, MPI_COMM_WORLD);
+        const struct fft_layout *l = fft_layout(fft);
+        struct paint_plan *pp = paint_plan_create(fft, 1, MPI_COMM_WORLD);
+        struct particles *p = make_particles(n, false);
+        migrate_particles(paint_plan_decomp(pp), p, BOX);
+        float *fw = malloc((size_t)(p->n + 1) * sizeof(float));
+        for (int64_t i = 0; i < p->n; i++)
+            fw[i] = 1.0f - p->x[1][i] * 0.02f;
+        float *a = fft_alloc(fft, "test.mesh"), *b = fft_alloc(fft, "test.mesh");
+        struct cic_points pts = points(p), other = points(p);
+        other.fw[0] = fw;
+        for (double shift = 0; shift >= -0.5; shift -= 0.5) {
+            paint_execute(pp, 1, &a, &other, shift);
+            paint_execute(pp, 1, &b, &pts, shift);
+            paint_execute_same_points(pp, 1, &b, &other, shift);
+            int64_t differ = 0, nonzero = 0;
+            for (ptrdiff_t i = l->rx0; i < l->rx0 + l->rnx; i++)
+                for (int j = 0; j < n[1]; j++)
+                    for (int k = 0; k < n[2]; k++) {
+                        ptrdiff_t q = fft_real_index(l, i, j, k);
+                        differ += memcmp(&a[q], &b[q], sizeof(float)) != 0;
+                        nonzero += a[q] != 0;
+                    }
+            T_CHECK(differ == 0, "mesh %d shift %g: %lld nodes differ from a sorted paint", m,
+                    shift, (long long)differ);
+            comm_sum_int64(MPI_COMM_WORLD, &nonzero, 1);
+            T_CHECK(nonzero > 0, "mesh %d: nothing painted", m);
+        }
+        lm_free(a);
+        lm_free(b);
+        free(fw);
+        particles_destroy(&p);
+        paint_plan_destroy(&pp);
+        fft_plan_destroy(&fft);
+    }
+}
+
 /** An analytic test field of global node coordinates. */
 static double gfield(int64_t i, int64_t j, int64_t k, const int n[3])
 {
@@ -335,6 +381,7 @@ int main(int argc, char **argv)
     T_RUN(test_equals_serial_paint);
     T_RUN(test_bitwise_one_process);
     T_RUN(test_thread_count_invariance);
+    T_RUN(test_same_points_repaint);
     T_RUN(test_readout_adjoint);
     return t_finish();
 }
