@@ -201,6 +201,7 @@ static void history_init(struct jerald_fit_history *h, const struct jerald_map *
     h->lr = lm_calloc("jerald_fit.history", (size_t)cap, sizeof(double));
     h->loss = lm_calloc("jerald_fit.history", (size_t)cap * 3, sizeof(double));
     h->theta = lm_calloc("jerald_fit.history", (size_t)cap * h->n_params, sizeof(double));
+    h->grad = lm_calloc("jerald_fit.history", (size_t)cap * h->n_params, sizeof(double));
     h->names = lm_calloc("jerald_fit.history", (size_t)h->n_params, sizeof *h->names);
     for (int j = 0; j < h->n_params; j++)
         jerald_fit_param_name(m, first, j, h->names[j], sizeof h->names[j]);
@@ -211,6 +212,7 @@ static void history_free(struct jerald_fit_history *h)
     lm_free(h->lr);
     lm_free(h->loss);
     lm_free(h->theta);
+    lm_free(h->grad);
     lm_free(h->names);
 }
 
@@ -234,7 +236,8 @@ static bool optimise(struct fit_state *st, struct jerald_map *m, int first, cons
     bool ok = true;
     for (int s = 0; s <= q->steps && ok; s++) {
         double loss[JERALD_N_REGIONS];
-        jerald_fit_evaluate(st->plan, m, first, st->x0, stellar, loss, s < q->steps ? grad : NULL);
+        jerald_fit_evaluate(st->plan, m, first, st->x0, stellar, loss, grad);
+        jerald_fit_pack(grad, first, &h->grad[(size_t)s * n]);
         double lr = jerald_fit_rate(s, q->lr_start, q->lr_end, q->lr_tau);
         h->lr[s] = lr;
         memcpy(&h->loss[3 * s], loss, sizeof loss);
@@ -264,7 +267,7 @@ static bool optimise(struct fit_state *st, struct jerald_map *m, int first, cons
         }
         if (s % 10 == 9)
             ok = !comm_interrupted(st->comm, "between jerald-fit steps", err);
-        jerald_fit_pack(grad, first, g);
+        memcpy(g, &h->grad[(size_t)s * n], (size_t)n * sizeof(double));
         jerald_adam_step(&adam, theta, g, lr);
         jerald_fit_unpack(m, first, theta);
     }

@@ -101,6 +101,7 @@ static bool history_group(hid_t f, const struct jerald_fit_history *h)
         ok = write_doubles(g, names[r], 1, d1, col);
     }
     ok = ok && write_doubles(g, "parameters", 2, d2, h->theta);
+    ok = ok && write_doubles(g, "gradient", 2, d2, h->grad);
     lm_free(col);
     size_t len = 1;
     for (int j = 0; j < h->n_params; j++)

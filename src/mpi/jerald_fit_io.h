@@ -5,7 +5,8 @@
  * HDF5 file, read collectively into the x-slabs of the fit's FFT layout.
  * Loss history: jerald_fit_history.txt (one block per map: step, learning rate, the three region
  * losses and every parameter) and jerald_fit_history.hdf5 (a group per map: datasets step, lr,
- * loss_train, loss_valid, loss_test, parameters [steps][n_params]; attributes parameter_names,
+ * loss_train, loss_valid, loss_test, parameters and gradient [steps][n_params] (the gradient of
+ * the training loss); attributes parameter_names,
  * best_step, stopped), written by rank 0.
  * Maps: jerald_fit_maps.hdf5 with fitted/<map> and target/<map> (float32 [N][N][N]) and the root
  * attributes lemur_config, box_size, n_mesh.
@@ -29,6 +30,7 @@ struct jerald_fit_history {
     double *lr;          /**< [cap_steps] */
     double *loss;        /**< [cap_steps][3]: training, validation, test */
     double *theta;       /**< [cap_steps][n_params] */
+    double *grad;        /**< [cap_steps][n_params]: d loss_train / d theta */
     char (*names)[96];   /**< [n_params] names relative to jerald.maps.<map> */
     int best_step;       /**< step of the lowest validation loss (its parameters are kept) */
     const char *stopped; /**< why the fit stopped */
