@@ -5,6 +5,7 @@
 # 3 ranks, the written parameter file runs unchanged in lemur jerald and reproduces the fitted
 # map; a stellar map fitted after the dark-matter layers; bad targets stop with clear messages.
 source "$(dirname "$0")/lib.bash"
+root=$(cd "$(dirname "$0")/../.." && pwd)
 d=$LEMUR_TMP/cli-jerald-fit
 rm -rf "$d"; mkdir -p "$d"
 cd "$d"
@@ -109,6 +110,9 @@ assert np.array_equal(target, planted)
 assert np.abs(fitted - again).max() <= 1e-6 * np.abs(again).max(), np.abs(fitted - again).max()
 print("OK")
 PYEOF
+
+expect_ok "tools/plot draws the loss history" "jerald_fit_history.png" \
+    "$PY" "$root/tools/plot" out/jerald_fit_history.hdf5 --out plots
 
 # stellar after the dark-matter layers
 fit_yml '      stars: {file: planted/jerald_maps.hdf5, dataset: maps/stars, base: dm}
