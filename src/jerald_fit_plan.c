@@ -76,8 +76,9 @@ struct jerald_fit_plan *jerald_fit_plan_create(int n_mesh, double box_size, int 
     ptrdiff_t n_sum = rows > p->layout->rnx ? rows : p->layout->rnx;
     p->rowsum =
         lm_calloc("jerald_fit.sums", (size_t)(n_sum > 0 ? n_sum : 1) * SUM_TERMS, sizeof(double));
-    float **meshes[] = {&p->rho,  &p->map,   &p->a1,    &p->g[0],  &p->g[1],
-                        &p->g[2], &p->gb[0], &p->gb[1], &p->gb[2], &p->target};
+    float **meshes[] = {&p->rho, &p->map, &p->a1, &p->gb[0], &p->gb[1], &p->gb[2], &p->target};
+    for (int d = 0; d < 3; d++) /* idle while the fit's own passes run */
+        p->g[d] = jerald_plan_scratch(p->fwd, d);
     for (size_t i = 0; i < sizeof meshes / sizeof *meshes; i++)
         *meshes[i] = fft_alloc(p->fft, "jerald_fit.mesh");
     p->work = particles_create(PARTICLES_POS | PARTICLES_ID, 0);
@@ -90,8 +91,7 @@ void jerald_fit_plan_destroy(struct jerald_fit_plan **plan)
     struct jerald_fit_plan *p = *plan;
     if (!p)
         return;
-    float *meshes[] = {p->rho,  p->map,   p->a1,    p->a2,    p->g[0],  p->g[1],
-                       p->g[2], p->gb[0], p->gb[1], p->gb[2], p->target};
+    float *meshes[] = {p->rho, p->map, p->a1, p->a2, p->gb[0], p->gb[1], p->gb[2], p->target};
     for (size_t i = 0; i < sizeof meshes / sizeof *meshes; i++)
         lm_free(meshes[i]);
     for (int d = 0; d < 3; d++) {

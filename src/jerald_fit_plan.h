@@ -53,8 +53,9 @@ struct jerald_loss {
 struct jerald_fit_plan;
 
 /** Plan losses and gradients on an n_mesh^3 mesh of a periodic box of side box_size (Mpc/h):
- *  makes the forward plan (jerald_plan_create with the same arguments), a 3-field painter, the
- *  readout derivative of 4 fields and 9 mesh buffers (10 with HI maps). Collective on comm. Free
+ *  makes the forward plan (jerald_plan_create with the same arguments; its 3 meshes serve the
+ *  reverse pass too), a 3-field painter, the readout derivative of 4 fields and 7 mesh buffers (8
+ *  with HI maps). Collective on comm. Free
  *  with jerald_fit_plan_destroy. */
 struct jerald_fit_plan *jerald_fit_plan_create(int n_mesh, double box_size, int gradient_order,
                                                const struct power_options *power, MPI_Comm comm);
