@@ -113,6 +113,11 @@ static bool order_targets(const struct jerald_set *s, struct fit_target *f, int 
             at = f[j].map == f[i].base ? j : at;
         enum jerald_green gm = m->model == JERALD_MODEL_HI ? JERALD_GREEN_SM : m->green;
         enum jerald_green gb = b->model == JERALD_MODEL_HI ? JERALD_GREEN_SM : b->green;
+        if (m->model == JERALD_MODEL_HI)
+            return lm_err_set(err,
+                              "jerald.fit.targets.%s.base = '%s': HI layers carry a repulsive "
+                              "stellar term, so an HI map takes no base (give it its own layers)",
+                              m->name, b->name);
         if (at < 0)
             return lm_err_set(err,
                               "jerald.fit.targets.%s.base = '%s': that map is not fitted before "
@@ -257,6 +262,13 @@ static bool optimise(struct fit_state *st, struct jerald_map *m, int first, cons
                      m->name, s, loss[0], loss[1], loss[2], lr);
         if (s == q->steps)
             break;
+        if (!isfinite(loss[JERALD_REGION_TRAIN])) {
+            msg_warn("jerald-fit: map %s: the loss is not finite at step %d (learning rate too "
+                     "large?): keeping the parameters of step %d",
+                     m->name, s, h->best_step);
+            h->stopped = "non-finite loss";
+            break;
+        }
         if (q->tolerance > 0 && loss[JERALD_REGION_TRAIN] <= q->tolerance * loss0) {
             h->stopped = "tolerance";
             break;

@@ -111,6 +111,19 @@ assert np.abs(fitted - again).max() <= 1e-6 * np.abs(again).max(), np.abs(fitted
 print("OK")
 PYEOF
 
+expect_ok "lemur run hands the ZA particles to jerald-fit in memory" "map dm: stopped (tolerance)" \
+    "$LEMUR" run fit.yml 'run.stages=[ic, jerald-fit]' 'jerald.input=""' output.dir=out-run \
+    run.verbosity=1
+expect_ok "the in-memory fit equals the fit of the snapshot" "OK" "$PY" -c "
+import yaml, numpy as np
+p = lambda f: np.array(list(yaml.safe_load(open(f))['jerald']['maps']['dm']['layers'][0].values()))
+a, b = p('out/jerald_fit.yml'), p('out-run/jerald_fit.yml')
+assert np.allclose(a, b, rtol=1e-6, atol=0), (a, b)
+print('OK')"
+fit_yml '      hi: {file: planted/jerald_maps.hdf5, dataset: maps/dm, base: dm}' > bad.yml
+sed -i 's/^    stars: .*/&\n    hi: {model: hi, stellar_map: stars, layers: [{alpha: 1, repel: {alpha: 1}}], final: {w: 1, mu: 1, b: 0}, depletion: {beta1: 1, beta2: 1, gamma3: 1, eta: 0, kh: 1, kl: 1, nu: 0, xi: 0}}/' bad.yml
+expect_fail "an HI map takes no base" "jerald.fit.targets.hi.base = 'dm': HI layers carry" \
+    "$LEMUR" jerald-fit bad.yml
 expect_ok "tools/plot draws the loss history" "jerald_fit_history.png" \
     "$PY" "$root/tools/plot" out/jerald_fit_history.hdf5 --out plots
 
