@@ -608,7 +608,7 @@ static void source_adjoint(struct jerald_fit_plan *p, const struct jerald_layer 
                 ptrdiff_t c = (i * l->n[1] + j) * l->row + k;
                 float x = rho[c] + (float)JERALD_RHO_EPS;
                 double sx = jerald_powf(x, g1);
-                s[0] += sb1[c] * sx * log(x);
+                s[0] += sb1[c] * sx * logf(x);
                 rho[c] = (float)(norm * sb1[c] * g1 * sx / x); /* (ρ + ε)^(γ − 1) */
                 if (hi)
                     s[1] += sb2[c] * jerald_powf(stellar[c], g2) * log(stellar[c]);

@@ -127,6 +127,16 @@ expect_fail "an HI map takes no base" "jerald.fit.targets.hi.base = 'dm': HI lay
 expect_ok "tools/plot draws the loss history" "jerald_fit_history.png" \
     "$PY" "$root/tools/plot" out/jerald_fit_history.hdf5 --out plots
 
+"$PY" -c "
+import h5py
+g = h5py.File('out/jerald_fit_history.hdf5', 'r')['dm']
+names = g.attrs['parameter_names']
+names = (names.decode() if isinstance(names, bytes) else str(names)).split()
+best = g['parameters'][int(g.attrs['best_step'])]
+print('     recovered (planted alpha 1.5, gamma 0.65, kh 1, kl 8, nu 0):',
+      ', '.join(f'{n.split(\".\")[-1]} {v:.4f}' for n, v in zip(names, best)),
+      f'after {g[\"step\"].size - 1} steps, loss {g[\"loss_train\"][0]:.3e} -> {g[\"loss_train\"][-1]:.3e}')"
+
 # stellar after the dark-matter layers
 fit_yml '      stars: {file: planted/jerald_maps.hdf5, dataset: maps/stars, base: dm}
       dm: {file: planted/jerald_maps.hdf5, dataset: maps/dm}' > fit2.yml
