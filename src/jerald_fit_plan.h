@@ -17,8 +17,9 @@
  * meshes, paints the position cotangents (adjoint of the readout), transforms them, forms the
  * parameter derivatives in k space (jerald_adjoint.h) and the source cotangent, and reads out the
  * position derivatives of the readout and of the paint (src/mpi/readout_grad.h). Per trained
- * layer and evaluation: 2 paints of 1 and 3 fields, 2 + 4 forward and 3 + 1 (HI: + 1) inverse
- * FFTs (forward pass included), 1 readout and 1 readout derivative of 4 fields.
+ * layer and evaluation, forward pass included: 3 paints (the density twice, the 3 cotangent
+ * fields once), 5 forward and 7 inverse FFTs (HI layers: 7 and 8), 1 readout of 3 fields and 1
+ * readout derivative of 4 fields.
  *
  * Meshes are float (lemur's convention); every sum (k-space parameter sums, region losses, the
  * readout derivatives) is double and runs in an order fixed by the layout (threads take rows or
