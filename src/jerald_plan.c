@@ -156,6 +156,12 @@ float *jerald_mesh_alloc(const struct jerald_plan *plan, const char *label)
     return fft_alloc(plan->fft, label);
 }
 
+float *jerald_plan_scratch(struct jerald_plan *plan, int i)
+{
+    CHECK(i >= 0 && i < 3, "jerald: scratch mesh %d of 3", i);
+    return plan->mesh[i];
+}
+
 /* ---- k space --------------------------------------------------------------------------------- */
 
 static double radial_value(const struct radial *r, double k)

@@ -52,6 +52,11 @@ void jerald_plan_bins(const struct jerald_plan *plan, double *kmin, double *dk, 
 /** A zeroed mesh buffer of the plan's layout (lm_malloc; the caller frees with lm_free). Local. */
 float *jerald_mesh_alloc(const struct jerald_plan *plan, const char *label);
 
+/** Working mesh i (0 to 2) of the plan, free between executions: a scratch buffer of the plan's
+ *  layout for passes of the caller's own (the reverse pass of jerald_fit_plan). Every execution
+ *  overwrites it; the plan frees it. Local. */
+float *jerald_plan_scratch(struct jerald_plan *plan, int i);
+
 /** Apply layer `layer` of map m to the particles (migrated to jerald_plan_decomp): paint, source,
  *  FFT, potential, gradient, one-pass readout, displacement, migration. stellar is the stellar
  *  map mesh of an HI map (NULL otherwise). Collective. */

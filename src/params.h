@@ -78,10 +78,17 @@ struct power_params {
     const char *los;
 };
 
+struct jerald_fit_params {
+    long steps, patience;
+    const char *loss;
+    double smoothing_n, lr_start, lr_end, lr_tau, tolerance;
+};
+
 struct jerald_params {
     long n_mesh;
     long gradient_order;
     const char *input;
+    struct jerald_fit_params fit;
 };
 
 struct fof_params {

@@ -51,6 +51,10 @@ const struct stage run_stages[] = {
      "paint dark-matter, stellar and HI maps with displacement layers",
      "Applies the Green's-function displacement layers of jerald.maps.* to the particles and\n"
      "writes the maps and their spectra."},
+    {"jerald-fit", stage_jerald_fit, RUN_PARTICLES, 0, jerald_uses, stage_jerald_fit_check,
+     "fit the JERALD parameters of jerald.maps to target maps",
+     "Fits the layers and final maps of jerald.maps.* that have a target in jerald.fit.targets\n"
+     "(Adam, L1/L2 loss, early stopping) and writes the fitted parameters as a parameter file."},
     {"fof", stage_fof, RUN_PARTICLES, 0, fof_uses, NULL,
      "friends-of-friends haloes: catalogue, mass function, halo spectra",
      "Finds friends-of-friends groups of fof.input (or the run's particles), writes the\n"

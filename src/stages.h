@@ -83,8 +83,25 @@ bool stage_fof(struct run *r, struct lm_err *err);
  *  power.reference (B), written under output.dir. Collective on comm. */
 bool stage_compare(const struct params *p, MPI_Comm comm, struct lm_err *err);
 
+/** jerald-fit: the maps of jerald.maps and the targets of jerald.fit.targets (each names a map;
+ *  bases fitted before and with the same Green's function). */
+bool stage_jerald_fit_check(const struct params *p, MPI_Comm comm, struct lm_err *err);
+
+/** `lemur jerald-fit`: read jerald.input (empty: the run's particles, borrowed, or their
+ *  snapshot), fit the parameters of every map with a target in jerald.fit.targets (dark matter,
+ *  then stellar, then HI) and write under output.dir: jerald_fit.yml (a parameter file for
+ *  `lemur jerald`), jerald_fit_history.{txt,hdf5}, jerald_fit_maps.hdf5 (fitted and target maps)
+ *  and the spectra of both (stage_jerald_fit.c). Collective. */
+bool stage_jerald_fit(struct run *r, struct lm_err *err);
+
 struct particles;
 struct snapshot_header;
+/** Fit the maps of p (jerald.fit.*) on the particles (positions; migrated to the fit's slabs,
+ *  not displaced) and write the outputs under output.dir. @return true on success; false with
+ *  err agreed. Collective on comm. */
+bool jerald_fit_run(const struct params *p, struct particles *parts,
+                    const struct snapshot_header *hdr, MPI_Comm comm, struct lm_err *err);
+
 /** Apply every map of p->cfg (jerald.*) to the particles and write the outputs under output.dir:
  *  jerald_maps.hdf5 (maps, spectra, parameters as attributes), jerald_<map>_pk.txt and, with
  *  jerald.write_particles, jerald_<map>_particles.hdf5.
