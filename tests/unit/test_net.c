@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "mpi/net_file.h"
 #include "net.h"
 #include "nn.h"
 
@@ -336,39 +337,32 @@ static float *read_floats(const char *path, size_t n)
 
 static int driver(int argc, char **argv)
 {
-    char *text = read_text(argv[2]);
     struct lm_err err = {{0}};
-    struct net *n = text ? net_parse(text, argv[2], &err) : NULL;
-    CHECK(n, "%s", err.msg);
-    net_alloc_weights(n);
-    size_t total = 0;
-    for (int i = 0; i < n->n_nodes; i++)
-        total += net_weight_count(n, i) + (n->nodes[i].op == NET_CONV3D ? n->nodes[i].channels : 0);
-    float *wts = read_floats(argv[3], total), *q = wts;
-    for (int i = 0; i < n->n_nodes; i++) {
-        size_t k =
-            net_weight_count(n, i) + (n->nodes[i].op == NET_CONV3D ? n->nodes[i].channels : 0);
-        memcpy(n->nodes[i].weight, q, k * sizeof(float));
-        q += k;
+    struct net *n = net_file_read(argv[2], &err);
+    if (!n) {
+        fprintf(stderr, "lemur: error: %s\n", err.msg);
+        return 1;
     }
-    int M = atoi(argv[5]), out[3] = {M, M, M};
-    CHECK(argc == 6 + n->n_inputs, "expected %d input files", n->n_inputs);
+    printf("halo");
+    for (int k = 0; k < n->n_inputs; k++)
+        printf(" %d", n->halo[k]);
+    printf("\n");
+    int M = atoi(argv[4]), out[3] = {M, M, M};
+    if (M == 0) /* the halos only */
+        return 0;
+    CHECK(argc == 5 + n->n_inputs, "expected %d input files", n->n_inputs);
     struct nn_graph *g = net_graph(n, out, &err);
     CHECK(g, "%s", err.msg);
     struct nn_weights *w = net_weights(n, g);
     float *xs[NN_MAX_INPUTS];
     for (int k = 0; k < n->n_inputs; k++)
-        xs[k] = read_floats(argv[6 + k], nn_shape_count(g->nodes[g->inputs[k]].shape));
+        xs[k] = read_floats(argv[5 + k], nn_shape_count(g->nodes[g->inputs[k]].shape));
     size_t ny = nn_shape_count(g->nodes[g->output].shape);
     float *y = malloc(ny * sizeof(float));
     run_on(nn_backend_cpu(), g, w, xs, y);
-    FILE *f = fopen(argv[4], "wb");
-    CHECK(f && fwrite(y, sizeof(float), ny, f) == ny, "cannot write %s", argv[4]);
+    FILE *f = fopen(argv[3], "wb");
+    CHECK(f && fwrite(y, sizeof(float), ny, f) == ny, "cannot write %s", argv[3]);
     fclose(f);
-    printf("halo");
-    for (int k = 0; k < n->n_inputs; k++)
-        printf(" %d", n->halo[k]);
-    printf("\n");
     return 0;
 }
 
