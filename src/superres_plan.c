@@ -197,6 +197,16 @@ struct box3 superres_plan_block(const struct superres_plan *p) { return p->block
 
 int superres_plan_tile(const struct superres_plan *p) { return p->tile; }
 
+const struct decomp *superres_plan_input_decomp(const struct superres_plan *p, int k)
+{
+    return &p->in[k].blocks;
+}
+
+const struct decomp *superres_plan_output_decomp(const struct superres_plan *p)
+{
+    return &p->blocks;
+}
+
 void superres_plan_gather(struct superres_plan *p)
 {
     for (int k = 0; k < p->net->n_inputs; k++) {

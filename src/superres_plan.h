@@ -57,6 +57,12 @@ const float *superres_plan_results(const struct superres_plan *p, struct box3 *b
                                    int64_t dims[3]);
 /** The output block of this rank (the cells it owns). Local. */
 struct box3 superres_plan_block(const struct superres_plan *p);
+struct decomp;
+/** The decomposition of input k's grid (input k's arrays live on its blocks). Owned by the plan.
+ *  Local. */
+const struct decomp *superres_plan_input_decomp(const struct superres_plan *p, int k);
+/** The decomposition of the output grid. Owned by the plan. Local. */
+const struct decomp *superres_plan_output_decomp(const struct superres_plan *p);
 /** The tile side in use. Local. */
 int superres_plan_tile(const struct superres_plan *p);
 
