@@ -8,7 +8,8 @@
  * superres.hr_input or output.dir/ic_field.hdf5, dataset delta); input 1, of scale s >= 2, the LR
  * evolved density on the (box.n / s)^3 grid: superres.lr_input, a snapshot painted with CIC
  * (δ = ρ / ρ̄ − 1), or, with superres.lr_dataset, that dataset of a field file. The plan
- * (src/superres_plan.h) tiles the box over the ranks with the halos derived from the graph.
+ * (src/superres_plan.h) tiles the box over the ranks with the halos derived from the graph, on
+ * the backend emulator.backend selects (cpu, gpu or auto; emulator.precision on the GPU).
  *
  * Outputs under output.dir:
  *   superres.hdf5         delta [n, n, n]: the network's HR output; attributes BoxSize, Nmesh,
@@ -39,6 +40,7 @@
 #include "mpi/snapshot.h"
 #include "power_plan.h"
 #include "run.h"
+#include "stage_emulate.h"
 #include "stage_ic.h"
 #include "superres_plan.h"
 #include "timer.h"

@@ -207,27 +207,10 @@ static bool plan_alloc(struct nn_backend_plan *p, struct lm_err *err)
     return plan_events(p, err);
 }
 
-/* True when the CUDA backend runs every node of g (one input; no ACT or UPSAMPLE node). */
-static bool cuda_graph_supported(const struct nn_graph *g, struct lm_err *err)
-{
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].op == NN_OP_ACT || g->nodes[i].op == NN_OP_UPSAMPLE)
-            return lm_err_set(err, "nn cuda: node '%s' (%s) is not supported by the CUDA backend",
-                              g->nodes[i].name,
-                              g->nodes[i].op == NN_OP_ACT ? "activation" : "upsample");
-    if (g->n_inputs > 1)
-        return lm_err_set(err,
-                          "nn cuda: graphs with %d inputs are not supported by the CUDA backend",
-                          g->n_inputs);
-    return true;
-}
-
 struct nn_backend_plan *nn_cuda_plan_create(const struct nn_cuda_options *opt,
                                             const struct nn_graph *g, bool tangents,
                                             struct lm_err *err)
 {
-    if (!cuda_graph_supported(g, err))
-        return NULL;
     struct nn_backend_plan *p = plan_new(opt, tangents);
     int mode = opt->algo_search == NN_CUDA_ALGO_MEASURE ? DNN_MEASURE : DNN_HEURISTIC;
     if (!plan_init_device(p, err) || !nn_cuda_plan_layout(p, g, p->cudnn, mode, err) ||
@@ -321,8 +304,6 @@ bool nn_cuda_size_with(cudnnHandle_t h, const struct nn_cuda_options *opt, const
     if (g->input < 0 || g->output < 0)
         return lm_err_set(err, "nn plan: the graph has no %s node",
                           g->input < 0 ? "input" : "output");
-    if (!cuda_graph_supported(g, err))
-        return false;
     struct nn_backend_plan *p = plan_new(opt, tangents);
     int mode = opt->algo_search == NN_CUDA_ALGO_MEASURE ? DNN_RESERVE : DNN_HEURISTIC;
     bool ok = nn_cuda_plan_layout(p, g, h, mode, err);
