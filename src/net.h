@@ -3,7 +3,8 @@
  * named inputs on their grids and nodes in topological order (unpadded conv3d of any kernel with
  * bias, leaky_relu, relu, gelu, add, concat, central crop, x2 upsampling), from which the NN
  * engine's graph for any output tile is built (nn.h). The super-resolution generator of Kodi
- * Ramanah et al. 2020 (MNRAS 495 4227) is one such description (config/superres-ramanah2020.*).
+ * Ramanah et al. 2020 (MNRAS 495 4227) is one such description
+ * (config/networks/superres-ramanah2020.yml).
  *
  * Description (YAML, stored as text in the model file, src/mpi/net_file.h):
  *   name: superres-ramanah2020

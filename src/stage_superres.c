@@ -82,6 +82,11 @@ bool stage_superres_check(const struct params *p, MPI_Comm comm, struct lm_err *
     if (!comm_agree_soft(comm, err))
         return false;
     struct net *net = net_file_load(s->model, comm, err);
+    if (!net) { /* name the key */
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        snprintf(err->msg, sizeof err->msg, "superres.model: %.1000s", why);
+    }
     bool ok = net && check_net(net, s->model, err);
     if (ok && p->box.n % (net->nodes[1].scale * 4))
         ok = lm_err_set(err,

@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "finite.h"
 #include "mpi/comm.h"
+#include "mpi/h5io.h"
 
 #define NET_FILE_FORMAT "lemur-network"
 
@@ -126,8 +127,7 @@ static bool read_weights(struct net *n, hid_t f, const char *path, struct lm_err
 
 struct net *net_file_read(const char *path, struct lm_err *err)
 {
-    H5E_BEGIN_TRY { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-    H5E_END_TRY;
+    h5io_quiet();
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return lm_err_set(err, "network file '%s': cannot open (missing or not HDF5)", path), NULL;

@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 d=$LEMUR_TMP/cli-superres
 rm -rf "$d"; mkdir -p "$d"
 cd "$d"
-"$PYTHON" "$top/tools/convert-weights" --network "$top/config/superres-ramanah2020.net.yml" \
+"$PYTHON" "$top/tools/convert-weights" --network "$top/config/networks/superres-ramanah2020.yml" \
     --random 3 net.h5 >/dev/null
 check "random network file written" [ -f net.h5 ]
 cat > sr.yml <<'EOF2'
@@ -29,7 +29,7 @@ for o in np2 np3 np4 t16; do
     check "HR density of $o is bitwise that of 1 rank, tile 8" [ $? -eq 0 ]
 done
 "$LEMUR" superres sr.yml output.dir=w2 superres.model=net2.h5 >/dev/null 2>&1 || true
-"$PYTHON" "$top/tools/convert-weights" --network "$top/config/superres-ramanah2020.net.yml" \
+"$PYTHON" "$top/tools/convert-weights" --network "$top/config/networks/superres-ramanah2020.yml" \
     --random 4 net2.h5 >/dev/null
 "$LEMUR" superres sr.yml output.dir=w2 superres.model=net2.h5 >/dev/null 2>&1
 h5diff -q np1/superres.hdf5 w2/superres.hdf5 delta delta >/dev/null 2>&1

@@ -139,7 +139,7 @@ static void test_refusal(void)
 static void load_net(void)
 {
     const char *desc = getenv("LEMUR_SUPERRES_NET");
-    desc = desc ? desc : "config/superres-ramanah2020.net.yml";
+    desc = desc ? desc : "config/networks/superres-ramanah2020.yml";
     char path[512];
     const char *tmp = getenv("LEMUR_TMP");
     snprintf(path, sizeof path, "%s/mpitest_superres_%d.h5", tmp ? tmp : "/tmp", t_size);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """lemur's generic network engine (src/net.h) against the same graph built in PyTorch.
 
-Each description (the generator of Kodi Ramanah et al. 2020, config/superres-ramanah2020.net.yml,
+Each description (the generator of Kodi Ramanah et al. 2020, config/networks/superres-ramanah2020.yml,
 and one using every op: odd and even kernels, GELU, ReLU, LeakyReLU, add, 3-way concat, crops,
 nearest and trilinear upsampling, three inputs on two grids) is built as a torch.nn.Module with
 PyTorch's own random initialisation; its state_dict goes through tools/convert-weights --network
@@ -30,7 +30,7 @@ BUILD = os.environ.get("LEMUR_BUILD", os.path.join(TOP, "build"))
 DRIVER = os.path.join(BUILD, "tests", "test_net")
 CONVERT = os.path.join(TOP, "tools", "convert-weights")
 PYTHON = os.environ.get("PYTHON", "/usr/bin/python3")
-PAPER = os.path.join(TOP, "config", "superres-ramanah2020.net.yml")
+PAPER = os.path.join(TOP, "config", "networks", "superres-ramanah2020.yml")
 OPS = """name: ops
 inputs:
   - {name: a, channels: 3, scale: 1}

@@ -144,7 +144,7 @@ static char *read_text(const char *path)
 static const char *paper_path(void)
 {
     const char *p = getenv("LEMUR_SUPERRES_NET");
-    return p ? p : "config/superres-ramanah2020.net.yml";
+    return p ? p : "config/networks/superres-ramanah2020.yml";
 }
 
 static void test_paper_halo(void)

@@ -1,6 +1,6 @@
 /* bench_superres — HR cells per second of the super-resolution generator of Kodi Ramanah et al.
- * 2020 (config/superres-ramanah2020.net.yml, random weights) on lemur's CPU backend: one tile of
- * M^3 HR output cells (default 128: HR input 152^3, LR input 78^3), one process with
+ * 2020 (config/networks/superres-ramanah2020.yml, random weights) on lemur's CPU backend: one tile
+ * of M^3 HR output cells (default 128: HR input 152^3, LR input 78^3), one process with
  * OMP_NUM_THREADS threads. Prints the multiply-adds, seconds of the plan creation and of one
  * execution (after one untimed warm-up on a 16^3 tile of the same plan kind), HR cells/s and
  * GMAC/s. tools/bench/torch_superres.py times the same network in PyTorch.
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     int M = argc > 1 ? atoi(argv[1]) : 128;
-    const char *path = argc > 2 ? argv[2] : "config/superres-ramanah2020.net.yml";
+    const char *path = argc > 2 ? argv[2] : "config/networks/superres-ramanah2020.yml";
     char *text = read_text(path);
     struct lm_err err = {{0}};
     struct net *n = net_parse(text, path, &err);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """torch_superres — the super-resolution generator of Kodi Ramanah et al. 2020
-(config/superres-ramanah2020.net.yml, built by tests/python/check_graph.py's Graph, PyTorch's
+(config/networks/superres-ramanah2020.yml, built by tests/python/check_graph.py's Graph, PyTorch's
 random initialisation) on one HR output tile of M^3 cells, for the ratio to lemur's CPU backend
 (bench_superres): seconds of one forward pass (after a 16^3 warm-up) and HR cells/s, with
 OMP_NUM_THREADS threads (default all cores), in PyTorch's default layout and channels_last_3d.
@@ -33,7 +33,7 @@ def run(net, M, halos, scales, fmt):
 def main(argv):
     M = int(argv[0]) if argv else 128
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
-    desc = yaml.safe_load(open(os.path.join(TOP, "config", "superres-ramanah2020.net.yml")))
+    desc = yaml.safe_load(open(os.path.join(TOP, "config", "networks", "superres-ramanah2020.yml")))
     net = Graph(desc).eval()
     halos, scales = [12, 7], [1, 2]  # lemur's derived halos of this description
     for name, fmt in (("contiguous", torch.contiguous_format), ("channels_last_3d", torch.channels_last_3d)):
