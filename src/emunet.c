@@ -223,9 +223,12 @@ void emulator_tile_run_views(struct emulator_tile_plan *p, const struct nn_tenso
     const struct emulator *e = p->e;
     CHECK(e->styled, "emulator: tile run before emulator_set_style");
     nn_plan_set_weights(p->plan, e->w);
-    struct nn_io io = {
-        psi_in,  NULL,    (float)(e->D / EMUNET_PSI_UNIT), (float)(1.0 / EMUNET_PSI_UNIT),
-        psi_out, dpsi_dD, (float)EMUNET_PSI_UNIT};
+    struct nn_io io = {.x = psi_in,
+                       .x_scale = (float)(e->D / EMUNET_PSI_UNIT),
+                       .dx_scale = (float)(1.0 / EMUNET_PSI_UNIT),
+                       .y = psi_out,
+                       .dy = dpsi_dD,
+                       .y_scale = (float)EMUNET_PSI_UNIT};
     nn_plan_execute(p->plan, &io, workspace);
 }
 

@@ -98,13 +98,19 @@ int nn_graph_input(struct nn_graph *g, struct nn_shape s, const char *name)
 {
     if (!lm_err_ok(&g->err))
         return -1;
-    if (g->input >= 0 || s.c < 1 || s.n[0] < 1 || s.n[1] < 1 || s.n[2] < 1) {
-        lm_err_set(&g->err, "nn graph: input '%s' %dx%dx%dx%d is invalid or a second input", name,
-                   s.c, s.n[0], s.n[1], s.n[2]);
+    if (g->n_inputs == NN_MAX_INPUTS || g->n_nodes != g->n_inputs || s.c < 1 || s.n[0] < 1 ||
+        s.n[1] < 1 || s.n[2] < 1) {
+        lm_err_set(&g->err,
+                   "nn graph: input '%s' %dx%dx%dx%d is invalid, comes after other nodes or is "
+                   "beyond the %d inputs a graph may have",
+                   name, s.c, s.n[0], s.n[1], s.n[2], NN_MAX_INPUTS);
         return -1;
     }
-    g->input = graph_push(g, NN_OP_INPUT, -1, -1, s, name);
-    return g->input;
+    int i = graph_push(g, NN_OP_INPUT, -1, -1, s, name);
+    g->inputs[g->n_inputs++] = i;
+    if (g->input < 0)
+        g->input = i;
+    return i;
 }
 
 int nn_graph_conv(struct nn_graph *g, int in, int conv, enum nn_act act, const char *name)
@@ -192,6 +198,47 @@ int nn_graph_add(struct nn_graph *g, int a, int b, enum nn_act act, const char *
     int i = graph_push(g, NN_OP_ADD, a, b, sa, name);
     g->nodes[i].act = act;
     return i;
+}
+
+int nn_graph_act(struct nn_graph *g, int in, enum nn_act act, float slope, const char *name)
+{
+    if (!graph_valid_input(g, in, name))
+        return -1;
+    if (act == NN_ACT_NONE || !(slope == slope)) {
+        lm_err_set(&g->err, "nn graph: activation '%s' needs a kind and a finite slope", name);
+        return -1;
+    }
+    int i = graph_push(g, NN_OP_ACT, in, -1, g->nodes[in].shape, name);
+    g->nodes[i].act = act;
+    g->nodes[i].slope = slope;
+    return i;
+}
+
+int nn_graph_upsample(struct nn_graph *g, int in, enum nn_upsample mode, const char *name)
+{
+    if (!graph_valid_input(g, in, name))
+        return -1;
+    struct nn_shape s = g->nodes[in].shape;
+    int lost = mode == NN_UPSAMPLE_TRILINEAR ? 2 : 0;
+    for (int a = 0; a < 3; a++)
+        s.n[a] = 2 * s.n[a] - lost;
+    if (s.n[0] < 1 || s.n[1] < 1 || s.n[2] < 1) {
+        lm_err_set(&g->err, "nn graph: upsample '%s' of input '%s' (%dx%dx%d) has no valid cell",
+                   name, g->nodes[in].name, g->nodes[in].shape.n[0], g->nodes[in].shape.n[1],
+                   g->nodes[in].shape.n[2]);
+        return -1;
+    }
+    int i = graph_push(g, NN_OP_UPSAMPLE, in, -1, s, name);
+    g->nodes[i].mode = mode;
+    return i;
+}
+
+bool nn_graph_has_tangents(const struct nn_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == NN_OP_ACT || g->nodes[i].op == NN_OP_UPSAMPLE)
+            return false;
+    return g->n_inputs <= 1;
 }
 
 bool nn_graph_set_output(struct nn_graph *g, int node)
@@ -349,6 +396,18 @@ void nn_weights_destroy(struct nn_weights **w)
     *w = NULL;
 }
 
+void nn_conv_set_plain(const struct nn_conv_desc *d, const float *weight, const float *bias,
+                       struct nn_conv_weights *out)
+{
+    size_t nw = (size_t)d->cin * d->cout * d->kernel * d->kernel * d->kernel;
+    memcpy(out->w, weight, nw * sizeof(float));
+    memset(out->dw, 0, nw * sizeof(float));
+    memcpy(out->bias, bias, d->cout * sizeof(float));
+    memset(out->c, 0, d->cout * sizeof(float));
+    memset(out->ratio, 0, d->cin * sizeof(float));
+    out->ratio_ok = true;
+}
+
 void nn_weights_touch(struct nn_weights *w) { w->generation = ++nn_generation_counter; }
 
 /* Index of W[o][i][k] in the slot's stored layout. */
@@ -402,13 +461,16 @@ void nn_conv_premodulate(const struct nn_conv_desc *d, const struct nn_styled_pa
 /* ---- plan wrapper -------------------------------------------------------------------------- */
 
 /* True when g can be planned at all (built without errors, with an input and an output). */
-static bool graph_plannable(const struct nn_graph *g, struct lm_err *err)
+static bool graph_plannable(const struct nn_graph *g, bool tangents, struct lm_err *err)
 {
     if (!nn_graph_ok(g))
         return lm_err_set(err, "%s", g->err.msg);
     if (g->input < 0 || g->output < 0)
         return lm_err_set(err, "nn plan: the graph has no %s node",
                           g->input < 0 ? "input" : "output");
+    if (tangents && !nn_graph_has_tangents(g))
+        return lm_err_set(err, "nn plan: tangents need a single-input graph without activation or "
+                               "upsampling nodes");
     return true;
 }
 
@@ -417,7 +479,8 @@ bool nn_plan_size(const struct nn_backend *be, const struct nn_graph *g, bool ta
 {
     memset(mem, 0, sizeof *mem);
     mem->space = be->space;
-    return graph_plannable(g, err) && be->plan_size(g, tangents, &mem->workspace, &mem->plan, err);
+    return graph_plannable(g, tangents, err) &&
+           be->plan_size(g, tangents, &mem->workspace, &mem->plan, err);
 }
 
 bool nn_backend_mem_available(const struct nn_backend *be, size_t *bytes, struct lm_err *err)
@@ -429,7 +492,7 @@ bool nn_backend_mem_available(const struct nn_backend *be, size_t *bytes, struct
 struct nn_plan *nn_plan_create(const struct nn_backend *be, const struct nn_graph *g, bool tangents,
                                struct lm_err *err)
 {
-    if (!graph_plannable(g, err))
+    if (!graph_plannable(g, tangents, err))
         return NULL;
     struct nn_backend_plan *impl = be->plan_create(g, tangents, err);
     if (!impl)

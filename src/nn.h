@@ -21,6 +21,14 @@
  *   CROP    removes `crop` cells from both ends of every spatial axis
  *   CONCAT  channel concatenation [in0, in1] (in0's channels first)
  *   ADD     in0 + in1 (same shape), then act
+ *   ACT     an activation alone: LeakyReLU with the node's slope, ReLU or GELU (erf form)
+ *   UPSAMPLE x2 on every spatial axis: NEAREST (n_out = 2n, PyTorch's mode "nearest") or
+ *           TRILINEAR, valid (n_out = 2n - 2: PyTorch's mode "trilinear", align_corners=False,
+ *           without its first and last cell per axis, the only ones its edge clamping touches)
+ * A graph has one or more INPUT nodes, all before every other node; graphs with more than one
+ * input, ACT or UPSAMPLE nodes are forward-only (plans with tangents refuse them). Unstyled
+ * convolutions (the generic networks of net.h) use the same slots: their weights are set with
+ * nn_conv_set_plain instead of premodulated.
  * Tangents: conv  dy = conv(x, dW'') + conv(dx, W''); LeakyReLU passes dt where the
  * pre-activation is > 0 and NN_LEAKY_SLOPE dt elsewhere; crop, concat and add act on tangents as
  * on values. The activation is part of CONV, TCONV and ADD (the "bias + LeakyReLU" epilogue).
@@ -61,6 +69,8 @@ extern "C" {
 #define NN_DEMOD_EPS 1e-8
 /** Maximum number of style parameters of a styled convolution. */
 #define NN_MAX_STYLE 4
+/** Most INPUT nodes of a graph. */
+#define NN_MAX_INPUTS 4
 /** Size of the name fields of nodes and convolution slots (including the terminating 0). */
 #define NN_NAME_LEN 64
 
@@ -79,10 +89,23 @@ struct nn_tensor {
 };
 
 /** The kinds of graph nodes (see the overview). */
-enum nn_op { NN_OP_INPUT, NN_OP_CONV, NN_OP_TCONV, NN_OP_CROP, NN_OP_CONCAT, NN_OP_ADD };
+enum nn_op {
+    NN_OP_INPUT,
+    NN_OP_CONV,
+    NN_OP_TCONV,
+    NN_OP_CROP,
+    NN_OP_CONCAT,
+    NN_OP_ADD,
+    NN_OP_ACT,
+    NN_OP_UPSAMPLE
+};
 
-/** Activation applied at the end of CONV, TCONV and ADD. */
-enum nn_act { NN_ACT_NONE, NN_ACT_LRELU };
+/** Activation applied at the end of CONV, TCONV and ADD (LReLU with NN_LEAKY_SLOPE there), or by
+ *  an ACT node (LReLU with the node's slope). */
+enum nn_act { NN_ACT_NONE, NN_ACT_LRELU, NN_ACT_RELU, NN_ACT_GELU };
+
+/** Interpolation of an UPSAMPLE node. */
+enum nn_upsample { NN_UPSAMPLE_NEAREST, NN_UPSAMPLE_TRILINEAR };
 
 /** One styled-convolution slot: the static description of a layer whose premodulated weights
  *  arrive per style. Weight layouts (PyTorch's): CONV W[cout][cin][k][k][k];
@@ -102,6 +125,8 @@ struct nn_node {
     int conv;              /**< CONV, TCONV: slot index in nn_graph.convs; else -1 */
     enum nn_act act;       /**< CONV, TCONV, ADD: activation; else NN_ACT_NONE */
     int crop;              /**< CROP: cells removed at both ends of each axis; else 0 */
+    float slope;           /**< ACT with NN_ACT_LRELU: the negative slope */
+    enum nn_upsample mode; /**< UPSAMPLE: the interpolation */
     char name[NN_NAME_LEN];
 };
 
@@ -113,8 +138,10 @@ struct nn_graph {
     struct nn_node *nodes;
     int n_convs, cap_convs;
     struct nn_conv_desc *convs;
-    int input;  /**< the INPUT node, -1 before nn_graph_input */
-    int output; /**< the output node, -1 before nn_graph_set_output */
+    int input; /**< the first INPUT node, -1 before nn_graph_input */
+    int n_inputs;
+    int inputs[NN_MAX_INPUTS]; /**< the INPUT nodes in order of creation */
+    int output;                /**< the output node, -1 before nn_graph_set_output */
     struct lm_err err;
 };
 
@@ -127,7 +154,8 @@ bool nn_graph_ok(const struct nn_graph *g);
 
 /** Add a styled-convolution slot; returns its index, or -1 on invalid parameters. Local. */
 int nn_graph_add_conv(struct nn_graph *g, const struct nn_conv_desc *desc);
-/** Add the INPUT node of shape s (once per graph); returns its node index or -1. Local. */
+/** Add an INPUT node of shape s (before any other node, at most NN_MAX_INPUTS); returns its node
+ *  index or -1. Local. */
 int nn_graph_input(struct nn_graph *g, struct nn_shape s, const char *name);
 /** Apply conv slot `conv` to node in (CONV or TCONV after the slot's `transposed`), + bias,
  *  then act. Returns the node index, or -1 when the shapes do not fit. Local. */
@@ -138,6 +166,12 @@ int nn_graph_crop(struct nn_graph *g, int in, int c, const char *name);
 int nn_graph_concat(struct nn_graph *g, int a, int b, const char *name);
 /** a + b (equal shapes), then act. Returns the node or -1. Local. */
 int nn_graph_add(struct nn_graph *g, int a, int b, enum nn_act act, const char *name);
+/** act(in): LeakyReLU (negative slope `slope`), ReLU or GELU. Returns the node or -1. Local. */
+int nn_graph_act(struct nn_graph *g, int in, enum nn_act act, float slope, const char *name);
+/** x2 upsampling of in (see the overview for the shapes). Returns the node or -1. Local. */
+int nn_graph_upsample(struct nn_graph *g, int in, enum nn_upsample mode, const char *name);
+/** True when g has only the ops and the single input that tangents support. Local. */
+bool nn_graph_has_tangents(const struct nn_graph *g);
 /** Mark node as the graph output. Returns false (and records why) for an invalid node. Local. */
 bool nn_graph_set_output(struct nn_graph *g, int node);
 
@@ -209,6 +243,10 @@ void nn_weights_destroy(struct nn_weights **w);
  *  tangent ds (ds/dD; the emulator's is {0, 1}); sums in double. Local. */
 void nn_conv_premodulate(const struct nn_conv_desc *desc, const struct nn_styled_params *p,
                          const double *s, const double *ds, struct nn_conv_weights *out);
+/** Set slot weights out of an unstyled convolution: w = weight (the slot's layout), bias, and no
+ *  tangent (dw = 0, c = 0, ratio = 0, ratio_ok). Local. */
+void nn_conv_set_plain(const struct nn_conv_desc *desc, const float *weight, const float *bias,
+                       struct nn_conv_weights *out);
 /** Mark w as freshly premodulated (bumps w->generation). Local. */
 void nn_weights_touch(struct nn_weights *w);
 
@@ -223,6 +261,8 @@ struct nn_io {
     const struct nn_tensor *y;
     const struct nn_tensor *dy;
     float y_scale;
+    const struct nn_tensor *more[NN_MAX_INPUTS - 1]; /**< inputs 2, 3, ... of a multi-input
+                                                      *   graph in graph order (x_scale too) */
 };
 
 struct nn_backend_plan; /* opaque: defined by each backend */

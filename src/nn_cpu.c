@@ -41,13 +41,16 @@ struct cpu_conv {
     dnnl_memory_t m_src, m_dst, m_w, m_dw, m_bias, m_sp, m_sp_sum, m_stage_w, m_stage_dw;
     dnnl_primitive_t reorder_w, reorder_dw;
     float *bias, *c, *ratio; /* nq, nq, cin (plan memory) */
+    enum nn_act act;         /* the activation after the convolution: its own or a fused ACT's */
+    float slope;             /* its LeakyReLU slope */
     void *wbuf, *dwbuf;      /* the weights in the primitives' layouts */
     bool fused, ratio_ok, pack;
     size_t pack_off, z_off, tv_off, tt_off; /* float offsets of the scratch pieces */
 };
 
 struct nn_backend_plan {
-    int n_nodes, input, output;
+    int n_nodes, input, output, n_inputs;
+    int inputs[NN_MAX_INPUTS];
     struct nn_node *nodes;
     bool tangents;
     int n_slots;
@@ -55,6 +58,7 @@ struct nn_backend_plan {
     struct cpu_view *view;
     struct cpu_conv *conv; /* indexed by node; kind meaningful for CONV / TCONV nodes */
     int *root;
+    bool *fused; /* ACT nodes done by the convolution before them (a view of its output) */
     float *stage, *params;
     size_t sp_off, workspace, memory;
 };
@@ -76,11 +80,11 @@ static bool cpu_init(struct lm_err *err)
 
 static int pad16(int c) { return c % 16 == 0 ? c : (c + 15) / 16 * 16; }
 
-/* True when node i's first input can be overwritten by i (an in-place ADD). */
-static bool cpu_add_in_place(const struct nn_graph *g, const int *root, int i)
+/* True when node i's first input can be overwritten by i (an in-place ADD or ACT). */
+static bool cpu_in_place(const struct nn_graph *g, const int *root, int i)
 {
     int a = g->nodes[i].in[0], b = g->nodes[i].in[1];
-    if (root[a] != a || root[b] == a || a == g->input)
+    if (root[a] != a || (b >= 0 && root[b] == a) || g->nodes[a].op == NN_OP_INPUT)
         return false;
     for (int j = 0; j < i; j++)
         if (root[j] == a && nn_graph_last_use(g, j) > i)
@@ -101,7 +105,8 @@ static void cpu_layout(struct nn_backend_plan *p, const struct nn_graph *g, stru
             *v = p->view[nd->in[0]];
             v->off += nd->crop * (v->st[0] + v->st[1] + v->st[2]);
             v->n[0] = nd->shape.n[0], v->n[1] = nd->shape.n[1], v->n[2] = nd->shape.n[2];
-        } else if (nd->op == NN_OP_ADD && cpu_add_in_place(g, p->root, i)) {
+        } else if (p->fused[i] ||
+                   ((nd->op == NN_OP_ADD || nd->op == NN_OP_ACT) && cpu_in_place(g, p->root, i))) {
             *v = p->view[nd->in[0]];
         } else {
             if (nd->op == NN_OP_CONV || nd->op == NN_OP_TCONV)
@@ -141,7 +146,7 @@ static size_t cpu_conv_scratch(struct nn_backend_plan *p, int i)
  * a sum post-op (dst += conv) when sum. */
 static dnnl_status_t cpu_conv_pd(dnnl_primitive_desc_t *pd, const struct cpu_conv *cv,
                                  const int nin[3], const int nout[3], bool bias, enum nn_act act,
-                                 bool sum)
+                                 float slope, bool sum)
 {
     dnnl_memory_desc_t src, wei, bmd, dst;
     dnnl_dims_t sd = {1, cv->cin, nin[0], nin[1], nin[2]};
@@ -160,8 +165,11 @@ static dnnl_status_t cpu_conv_pd(dnnl_primitive_desc_t *pd, const struct cpu_con
     dnnl_post_ops_create(&po);
     if (sum)
         dnnl_post_ops_append_sum(po, 1.0f);
-    if (act == NN_ACT_LRELU)
-        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, NN_LEAKY_SLOPE, 0.0f);
+    if (act == NN_ACT_LRELU || act == NN_ACT_RELU)
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu,
+                                     act == NN_ACT_LRELU ? slope : 0.0f, 0.0f);
+    else if (act == NN_ACT_GELU)
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
     dnnl_primitive_attr_set_post_ops(attr, po);
     dnnl_status_t rc;
     if (cv->kind == CPU_CONV_DECONV) {
@@ -233,14 +241,14 @@ static bool cpu_conv_pds(struct nn_backend_plan *p, int i, dnnl_primitive_desc_t
     const int *nout = cv->kind == CPU_CONV_SHUFFLE ? nin : nd->shape.n;
     bool fused = cv->fused = !p->tangents && cv->kind != CPU_CONV_SHUFFLE;
     pd[0] = pd[1] = NULL;
-    if (cpu_conv_pd(&pd[0], cv, nin, nout, fused, fused ? nd->act : NN_ACT_NONE, false) !=
-        dnnl_success)
+    if (cpu_conv_pd(&pd[0], cv, nin, nout, fused, fused ? cv->act : NN_ACT_NONE, cv->slope,
+                    false) != dnnl_success)
         return lm_err_set(err,
                           "nn cpu: oneDNN cannot build convolution '%s' (%d -> %d channels, "
                           "kernel %d, stride %d)",
                           p->descs[cv->slot].name, cv->cin, cv->cout, cv->k, cv->s);
     if (p->tangents &&
-        cpu_conv_pd(&pd[1], cv, nin, nout, false, NN_ACT_NONE, true) != dnnl_success) {
+        cpu_conv_pd(&pd[1], cv, nin, nout, false, NN_ACT_NONE, 0.0f, true) != dnnl_success) {
         dnnl_primitive_desc_destroy(pd[0]);
         pd[0] = NULL;
         return lm_err_set(err, "nn cpu: oneDNN cannot build the tangent convolution '%s'",
@@ -315,6 +323,8 @@ static size_t cpu_conv_describe(struct nn_backend_plan *p, int i)
                : d->kernel == d->stride ? CPU_CONV_SHUFFLE
                                         : CPU_CONV_DECONV;
     cv->kk = cv->kind == CPU_CONV_SHUFFLE ? 1 : d->kernel;
+    cv->act = nd->act;
+    cv->slope = NN_LEAKY_SLOPE;
     cv->nq =
         cv->kind == CPU_CONV_SHUFFLE ? d->kernel * d->kernel * d->kernel * d->cout : pad16(d->cout);
     return 2 * (size_t)cv->nq + cv->cin;
@@ -358,6 +368,26 @@ static void cpu_params_alloc(struct nn_backend_plan *p, size_t n_params)
 
 static void cpu_plan_free(struct nn_backend_plan *p);
 
+/* Without tangents, an ACT node whose input is a direct convolution without activation read by
+ * nothing else becomes that convolution's post-op (oneDNN eltwise) and a view of its output. */
+static void cpu_fuse_act(struct nn_backend_plan *p, const struct nn_graph *g, int i)
+{
+    const struct nn_node *nd = &g->nodes[i];
+    if (nd->op != NN_OP_ACT)
+        return;
+    int j = nd->in[0];
+    struct cpu_conv *cv = &p->conv[j];
+    if (g->nodes[j].op != NN_OP_CONV || cv->kind != CPU_CONV_DIRECT || cv->act != NN_ACT_NONE ||
+        nn_graph_last_use(g, j) != i)
+        return;
+    for (int k = j + 1; k < i; k++)
+        if (g->nodes[k].in[0] == j || g->nodes[k].in[1] == j)
+            return;
+    cv->act = nd->act;
+    cv->slope = nd->slope;
+    p->fused[i] = true;
+}
+
 /* The plan's description of g without primitives or parameter memory: nodes, slots, the kind of
  * every convolution, the views and, in *buf (to free), every node's buffer and scratch request;
  * *n_params the floats of the convolutions' parameter arrays. */
@@ -377,10 +407,15 @@ static struct nn_backend_plan *cpu_plan_describe(const struct nn_graph *g, bool 
     p->view = lm_calloc("nn.cpu.plan", n, sizeof *p->view);
     p->conv = lm_calloc("nn.cpu.plan", n, sizeof *p->conv);
     p->root = lm_calloc("nn.cpu.plan", n, sizeof *p->root);
+    p->fused = lm_calloc("nn.cpu.plan", n, sizeof *p->fused);
+    p->n_inputs = g->n_inputs;
+    memcpy(p->inputs, g->inputs, sizeof p->inputs);
     *n_params = 0;
     for (int i = 0; i < n; i++)
         if (is_conv(&g->nodes[i]))
             *n_params += cpu_conv_describe(p, i);
+    for (int i = 0; i < n && !tangents; i++)
+        cpu_fuse_act(p, g, i);
     *buf = lm_calloc("nn.cpu.plan", n, sizeof **buf);
     cpu_layout(p, g, *buf);
     for (int i = 0; i < n; i++)
@@ -564,6 +599,10 @@ static void cpu_plan_execute(struct nn_backend_plan *p, const struct nn_io *io, 
     float *ws = workspace;
     const struct cpu_view *vin = &p->view[p->input], *vout = &p->view[p->output];
     cpu_load(ws, vin, 0, io->x, io->x_scale);
+    for (int k = 1; k < p->n_inputs; k++) {
+        CHECK(io->more[k - 1], "nn cpu: input '%s' was not given", p->nodes[p->inputs[k]].name);
+        cpu_load(ws, &p->view[p->inputs[k]], 0, io->more[k - 1], io->x_scale);
+    }
     if (p->tangents)
         cpu_load(ws, vin, 1, io->dx ? io->dx : io->x, io->dx_scale);
     for (int i = 0; i < p->n_nodes; i++) {
@@ -575,6 +614,10 @@ static void cpu_plan_execute(struct nn_backend_plan *p, const struct nn_io *io, 
             cpu_concat(ws, &p->view[nd->in[0]], &p->view[nd->in[1]], v, p->tangents);
         else if (nd->op == NN_OP_ADD)
             cpu_add(ws, &p->view[nd->in[0]], &p->view[nd->in[1]], v, nd->act, p->tangents);
+        else if (nd->op == NN_OP_ACT && !p->fused[i])
+            cpu_act(ws, &p->view[nd->in[0]], v, nd->act, nd->slope);
+        else if (nd->op == NN_OP_UPSAMPLE)
+            cpu_upsample(ws, &p->view[nd->in[0]], v, nd->mode);
     }
     cpu_store(ws, vout, 0, io->y, io->y_scale);
     if (p->tangents && io->dy)
@@ -607,6 +650,7 @@ static void cpu_plan_free(struct nn_backend_plan *p)
     lm_free(p->view);
     lm_free(p->conv);
     lm_free(p->root);
+    lm_free(p->fused);
     lm_free(p->params);
     lm_free(p->stage);
     lm_free(p);

@@ -2,6 +2,8 @@
  * over spatial rows in parallel and over (pixel, channel) inside a row, channels innermost. */
 #include "nn_cpu_kernels.h"
 
+#include <math.h>
+
 struct cpu_view cpu_view_dense(int c, int cs, const int n[3], size_t off, size_t tan)
 {
     struct cpu_view v = {c, cs, {n[0], n[1], n[2]}, {0, 0, 0}, off, tan};
@@ -169,5 +171,66 @@ void cpu_add(float *ws, const struct cpu_view *a, const struct cpu_view *b,
                         dt[k * out->st[2] + ch] = s * (ta[ea] + tb[eb]);
                     dv[k * out->st[2] + ch] = s * pre;
                 }
+        }
+}
+
+static inline float act_one(enum nn_act act, float slope, float x)
+{
+    if (act == NN_ACT_GELU)
+        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    return x > 0 ? x : act == NN_ACT_LRELU ? slope * x : 0.0f;
+}
+
+void cpu_act(float *ws, const struct cpu_view *in, const struct cpu_view *out, enum nn_act act,
+             float slope)
+{
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < out->n[0]; i++)
+        for (int j = 0; j < out->n[1]; j++) {
+            const float *s = row(ws, in, 0, i, j);
+            float *d = row(ws, out, 0, i, j);
+            for (int k = 0; k < out->n[2]; k++)
+                for (int c = 0; c < out->c; c++)
+                    d[k * out->st[2] + c] = act_one(act, slope, s[k * in->st[2] + c]);
+        }
+}
+
+/* Source cell and weights of output cell j along one axis of a x2 upsampling: cells m and m + 1
+ * with weights w0, 1 - w0 (nearest: m = j / 2, w0 = 1; valid trilinear: j = 2m + r, w0 = 3/4
+ * for r = 0 and 1/4 for r = 1). */
+static inline void up_tap(enum nn_upsample mode, int j, int *m, float *w0)
+{
+    *m = j / 2;
+    *w0 = mode == NN_UPSAMPLE_NEAREST ? 1.0f : j % 2 ? 0.25f : 0.75f;
+}
+
+void cpu_upsample(float *ws, const struct cpu_view *in, const struct cpu_view *out,
+                  enum nn_upsample mode)
+{
+    bool near = mode == NN_UPSAMPLE_NEAREST;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < out->n[0]; i++)
+        for (int j = 0; j < out->n[1]; j++) {
+            int mi, mj;
+            float wi, wj;
+            up_tap(mode, i, &mi, &wi);
+            up_tap(mode, j, &mj, &wj);
+            float *d = row(ws, out, 0, i, j);
+            for (int k = 0; k < out->n[2]; k++) {
+                int mk;
+                float wk;
+                up_tap(mode, k, &mk, &wk);
+                for (int c = 0; c < out->c; c++) {
+                    float acc = 0;
+                    for (int u = 0; u < (near ? 1 : 2); u++)
+                        for (int v = 0; v < (near ? 1 : 2); v++) {
+                            const float *s = row(ws, in, 0, mi + u, mj + v);
+                            float w = (u ? 1 - wi : wi) * (v ? 1 - wj : wj);
+                            acc += w * (wk * s[mk * in->st[2] + c] +
+                                        (near ? 0.0f : (1 - wk) * s[(mk + 1) * in->st[2] + c]));
+                        }
+                    d[k * out->st[2] + c] = acc;
+                }
+            }
         }
 }

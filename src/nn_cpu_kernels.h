@@ -2,7 +2,8 @@
  * nn_cpu_kernels (tier: kernels) — the memory-bound kernels of the CPU backend (nn_cpu.c): loading
  * and storing host tensors, packing, the tangent input z = dx + x ratio, the convolution epilogues
  * (bias, LeakyReLU, tangent correction, the depth-to-space shuffle of a transposed convolution done
- * as a 1x1 convolution), concatenation and addition. Private to the CPU backend.
+ * as a 1x1 convolution), concatenation, addition, activations and x2 upsampling. Private to the CPU
+ * backend.
  *
  * Activations are channels-last views into one workspace (struct cpu_view): element (c, i, j, k)
  * of the value is ws[off + i st[0] + j st[1] + k st[2] + c], its tangent sits `tan` floats later.
@@ -63,5 +64,14 @@ void cpu_concat(float *ws, const struct cpu_view *a, const struct cpu_view *b,
 /** out = act(a + b), tangent (ta + tb) times the slope of the value; out may be a (in place). */
 void cpu_add(float *ws, const struct cpu_view *a, const struct cpu_view *b,
              const struct cpu_view *out, enum nn_act act, bool tangents);
+
+/** out = act(in) over the c channels of every pixel (LeakyReLU with slope, ReLU, GELU in its erf
+ *  form); values only; out may be in (in place). */
+void cpu_act(float *ws, const struct cpu_view *in, const struct cpu_view *out, enum nn_act act,
+             float slope);
+/** out = x2 upsampling of in (nearest: out n = 2 in n; valid trilinear: 2 in n - 2, see nn.h);
+ *  values only. */
+void cpu_upsample(float *ws, const struct cpu_view *in, const struct cpu_view *out,
+                  enum nn_upsample mode);
 
 #endif

@@ -6,6 +6,7 @@
  * other backends use), crops materialised. The conformance tests compare every backend with it. */
 #include "nn.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -18,7 +19,8 @@ struct ref_conv {
 struct nn_backend_plan {
     int n_nodes;
     struct nn_node *nodes;
-    int input, output;
+    int input, output, n_inputs;
+    int inputs[NN_MAX_INPUTS];
     bool tangents;
     int n_convs;
     struct ref_conv *convs;
@@ -60,6 +62,8 @@ static struct nn_backend_plan *ref_plan_create(const struct nn_graph *g, bool ta
     memcpy(p->nodes, g->nodes, g->n_nodes * sizeof *p->nodes);
     p->input = g->input;
     p->output = g->output;
+    p->n_inputs = g->n_inputs;
+    memcpy(p->inputs, g->inputs, sizeof p->inputs);
     p->tangents = tangents;
     p->n_convs = g->n_convs;
     p->convs = lm_calloc("nn.ref.plan", g->n_convs > 0 ? g->n_convs : 1, sizeof *p->convs);
@@ -180,6 +184,54 @@ static void ref_copy_window(const float *src, struct nn_shape s, int off, float 
                         src[(((size_t)c * s.n[0] + a + off) * s.n[1] + b + off) * s.n[2] + e + off];
 }
 
+/* Documented compute kernel: an activation from its definition (GELU in its erf form). */
+static double ref_act(enum nn_act act, double slope, double x)
+{
+    if (act == NN_ACT_GELU)
+        return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    if (x > 0)
+        return x;
+    return act == NN_ACT_LRELU ? slope * x : 0.0;
+}
+
+/* The two input cells and weights of output cell j of a x2 upsampling along one axis: nearest
+ * reads cell j / 2; valid trilinear (align_corners=False without the edge cells) reads cells m
+ * and m + 1, j = 2m + r, with weights 3/4, 1/4 (r = 0) or 1/4, 3/4 (r = 1). */
+static void ref_upsample_taps(enum nn_upsample mode, int j, int src[2], double w[2])
+{
+    if (mode == NN_UPSAMPLE_NEAREST) {
+        src[0] = src[1] = j / 2;
+        w[0] = 1.0, w[1] = 0.0;
+        return;
+    }
+    src[0] = j / 2, src[1] = j / 2 + 1;
+    w[0] = j % 2 ? 0.25 : 0.75;
+    w[1] = 1.0 - w[0];
+}
+
+static void ref_upsample(const struct nn_node *nd, const float *x, struct nn_shape s, float *y)
+{
+    struct nn_shape o = nd->shape;
+    size_t idx = 0;
+    for (int c = 0; c < o.c; c++)
+        for (int a = 0; a < o.n[0]; a++)
+            for (int b = 0; b < o.n[1]; b++)
+                for (int e = 0; e < o.n[2]; e++) {
+                    int sa[2], sb[2], se[2];
+                    double wa[2], wb[2], we[2], acc = 0;
+                    ref_upsample_taps(nd->mode, a, sa, wa);
+                    ref_upsample_taps(nd->mode, b, sb, wb);
+                    ref_upsample_taps(nd->mode, e, se, we);
+                    for (int u = 0; u < 2; u++)
+                        for (int v = 0; v < 2; v++)
+                            for (int t = 0; t < 2; t++)
+                                acc += wa[u] * wb[v] * we[t] *
+                                       x[(((size_t)c * s.n[0] + sa[u]) * s.n[1] + sb[v]) * s.n[2] +
+                                         se[t]];
+                    y[idx++] = (float)acc;
+                }
+}
+
 static void ref_elementwise(const struct nn_backend_plan *p, const struct nn_node *nd, void *ws,
                             int i, int t)
 {
@@ -196,6 +248,13 @@ static void ref_elementwise(const struct nn_backend_plan *p, const struct nn_nod
             ref_copy_window(ref_data(p, ws, nd->in[k], t), s, 0, y, part, c0);
             c0 += s.c;
         }
+    } else if (nd->op == NN_OP_ACT) {
+        const float *x = ref_data(p, ws, nd->in[0], t);
+        size_t n = nn_shape_count(o);
+        for (size_t e = 0; e < n; e++)
+            y[e] = (float)ref_act(nd->act, nd->slope, x[e]);
+    } else if (nd->op == NN_OP_UPSAMPLE) {
+        ref_upsample(nd, ref_data(p, ws, nd->in[0], t), p->nodes[nd->in[0]].shape, y);
     } else { /* ADD: value pass (t = 0) computes the activation slope for both */
         const float *a = ref_data(p, ws, nd->in[0], t), *b = ref_data(p, ws, nd->in[1], t);
         const float *va = ref_data(p, ws, nd->in[0], 0), *vb = ref_data(p, ws, nd->in[1], 0);
@@ -236,6 +295,10 @@ static void ref_store(const float *src, const struct nn_tensor *v, float f)
 static void ref_plan_execute(struct nn_backend_plan *p, const struct nn_io *io, void *ws)
 {
     ref_load(ref_data(p, ws, p->input, 0), io->x, io->x_scale);
+    for (int k = 1; k < p->n_inputs; k++) {
+        CHECK(io->more[k - 1], "nn ref: input '%s' was not given", p->nodes[p->inputs[k]].name);
+        ref_load(ref_data(p, ws, p->inputs[k], 0), io->more[k - 1], io->x_scale);
+    }
     if (p->tangents)
         ref_load(ref_data(p, ws, p->input, 1), io->dx ? io->dx : io->x, io->dx_scale);
     /* the ADD tangent pass reads the values of its inputs: run tangents before values there */

@@ -102,6 +102,14 @@ struct fof_params {
     long n_slab_cells;
 };
 
+struct superres_params {
+    const char *model;      /**< network file; "" = the stage does nothing */
+    const char *lr_input;   /**< LR evolved density: snapshot, or field file with lr_dataset */
+    const char *lr_dataset; /**< "" = lr_input is a snapshot painted with CIC */
+    const char *hr_input;   /**< HR linear density field file; "" = the run's or the ic file */
+    long tile;              /**< output tile side (multiple of 8); 0 = automatic */
+};
+
 struct output_params {
     const char *dir;
     long snapshot_files;
@@ -123,6 +131,7 @@ struct params {
     struct power_params power;
     struct jerald_params jerald;
     struct fof_params fof;
+    struct superres_params superres;
     struct output_params output;
     struct run_params run;
     struct config *cfg; /**< the finalized configuration (dynamic keys, echo) */

@@ -32,6 +32,10 @@ static unsigned jerald_uses(const struct params *p)
     return *p->jerald.input ? 0u : RUN_PARTICLES;
 }
 static unsigned fof_uses(const struct params *p) { return *p->fof.input ? 0u : RUN_PARTICLES; }
+static unsigned superres_uses(const struct params *p)
+{
+    return *p->superres.model && !*p->superres.hr_input ? RUN_FIELD : 0u;
+}
 
 /* clang-format off */
 const struct stage run_stages[] = {
@@ -60,6 +64,11 @@ const struct stage run_stages[] = {
      "Finds friends-of-friends groups of fof.input (or the run's particles), writes the\n"
      "Gadget-4 fof_tab catalogue, the mass function with the Sheth & Tormen curve and the\n"
      "halo auto, halo-matter cross spectra and bias."},
+    {"superres", stage_superres, RUN_FIELD, 0, superres_uses, stage_superres_check,
+     "super-resolution: LR evolved density + HR ICs -> HR density",
+     "Runs the generator network of superres.model (Kodi Ramanah et al. 2020) on the HR linear\n"
+     "density (from ic in memory, or its file) and the LR density painted from superres.lr_input,\n"
+     "tiled over the ranks, and writes the HR density with its P(k) and r(k) against the LR field."},
 };
 /* clang-format on */
 const int run_n_stages = (int)(sizeof run_stages / sizeof run_stages[0]);

@@ -123,7 +123,7 @@ static struct ic_setup setup_of(const struct params *p, const struct linear_powe
                          .seed = p->ic.seed,
                          .paired = p->ic.paired,
                          .lpt_order = (int)p->ic.lpt_order,
-                         .keep_delta = p->ic.write_field,
+                         .keep_delta = p->ic.write_field || *p->superres.model,
                          .power = power};
     if (!ic_amplitude_parse(p->ic.amplitude, &s.amplitude))
         lm_err_set(err, "ic.amplitude = '%s': expected rayleigh or fixed", p->ic.amplitude);

@@ -79,6 +79,15 @@ void stage_particles_path(const struct params *p, char *out, size_t cap);
  *  spectra and bias under output.dir (stage_fof.c). Collective on comm. */
 bool stage_fof(struct run *r, struct lm_err *err);
 
+/** superres: the super-resolution generator (Kodi Ramanah et al. 2020) of superres.model on the
+ *  HR linear density and the LR evolved density; writes superres.hdf5, superres_power.* and
+ *  superres_cross.* under output.dir (stage_superres.c). Does nothing without superres.model.
+ *  Collective. */
+bool stage_superres(struct run *r, struct lm_err *err);
+/** superres: superres.lr_input set, superres.tile, the network file and its inputs, box.n a
+ *  multiple of the LR scale times 4, the LR input's box. */
+bool stage_superres_check(const struct params *p, MPI_Comm comm, struct lm_err *err);
+
 /** `lemur compare`: P_AA, P_BB, P_AB, r(k), 1 - r^2 and T(k) of power.input (A) against
  *  power.reference (B), written under output.dir. Collective on comm. */
 bool stage_compare(const struct params *p, MPI_Comm comm, struct lm_err *err);

@@ -108,8 +108,11 @@ static long long scratch_elems(const struct nn_backend_plan *p, int i, size_t su
 static void exec_input(struct nn_backend_plan *p, int i, char *ws, const struct cflight *fl)
 {
     struct in_args a;
+    int k = 0;
+    while (k + 1 < p->n_inputs && p->inputs[k] != i)
+        k++;
     a.out = p->cn[i].view;
-    a.x = p->d_in;
+    a.x = p->d_in + p->in_off[k];
     a.has_dx = fl->has_dx;
     a.tangent = p->tangents;
     a.x_scale = fl->x_scale;
@@ -266,6 +269,27 @@ static void exec_add(struct nn_backend_plan *p, int i, char *ws)
     k_add(kstore_of(p->opt.precision), ws, &a, p->s_comp);
 }
 
+static void exec_act(struct nn_backend_plan *p, int i, char *ws)
+{
+    const struct nn_node *nd = &p->nodes[i];
+    struct act_args a;
+    a.out = p->cn[i].view;
+    a.in = p->cn[nd->in[0]].view;
+    a.act = (int)nd->act;
+    a.slope = nd->slope;
+    k_act(kstore_of(p->opt.precision), ws, &a, p->s_comp);
+}
+
+static void exec_upsample(struct nn_backend_plan *p, int i, char *ws)
+{
+    const struct nn_node *nd = &p->nodes[i];
+    struct up_args a;
+    a.out = p->cn[i].view;
+    a.in = p->cn[nd->in[0]].view;
+    a.trilinear = nd->mode == NN_UPSAMPLE_TRILINEAR;
+    k_upsample(kstore_of(p->opt.precision), ws, &a, p->s_comp);
+}
+
 static void exec_concat(struct nn_backend_plan *p, int i, char *ws)
 {
     const struct nn_node *nd = &p->nodes[i];
@@ -303,6 +327,12 @@ static void run_graph(struct nn_backend_plan *p, char *ws, const struct cflight 
             break;
         case NN_OP_CONCAT:
             exec_concat(p, i, ws);
+            break;
+        case NN_OP_ACT:
+            exec_act(p, i, ws);
+            break;
+        case NN_OP_UPSAMPLE:
+            exec_upsample(p, i, ws);
             break;
         case NN_OP_CROP:
             break;
@@ -359,6 +389,12 @@ static void check_io(const struct nn_backend_plan *p, const struct nn_io *io)
     CHECK(io->x && same_shape(io->x->shape, si), "nn cuda: the input must have shape %dx%dx%dx%d",
           si.c, si.n[0], si.n[1], si.n[2]);
     CHECK(!io->dx || same_shape(io->dx->shape, si), "nn cuda: dx must have the input's shape");
+    for (int k = 1; k < p->n_inputs; k++) {
+        struct nn_shape sk = p->nodes[p->inputs[k]].shape;
+        CHECK(io->more[k - 1] && same_shape(io->more[k - 1]->shape, sk),
+              "nn cuda: input %d must have shape %dx%dx%dx%d", k + 1, sk.c, sk.n[0], sk.n[1],
+              sk.n[2]);
+    }
     CHECK(io->y && same_shape(io->y->shape, so), "nn cuda: the output must have shape %dx%dx%dx%d",
           so.c, so.n[0], so.n[1], so.n[2]);
     CHECK(!io->dy || same_shape(io->dy->shape, so), "nn cuda: dy must have the output's shape");
@@ -428,6 +464,8 @@ static void upload_inputs(struct nn_backend_plan *p, const struct nn_io *io, int
 {
     CUDA_CHECK(cudaEventSynchronize(p->ev_h2d[s]));
     pack_host(p->h_in[s], io->x);
+    for (int k = 1; k < p->n_inputs; k++)
+        pack_host(p->h_in[s] + p->in_off[k], io->more[k - 1]);
     bool dx = p->tangents && io->dx;
     if (dx)
         pack_host(p->h_in[s] + p->in_elems, io->dx);

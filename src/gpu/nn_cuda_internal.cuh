@@ -186,7 +186,10 @@ struct nn_backend_plan {
     bool have_raw;
     /* staging: inputs fp32 [c][n0][n1][n2] (x then dx), outputs likewise (y then dy) */
     float *d_in, *d_out, *h_in[2], *h_out[2];
-    size_t in_elems, out_elems; /**< per slot */
+    size_t in_elems, out_elems; /**< per slot (in_elems: every input) */
+    int n_inputs;
+    int inputs[NN_MAX_INPUTS];    /**< the INPUT nodes in the graph's order (plan positions) */
+    size_t in_off[NN_MAX_INPUTS]; /**< element offset of each input in the staging */
     cudaEvent_t ev_in_consumed, ev_out_ready, ev_h2d[2], ev_d2h[2];
     struct cflight flight[2];
     long long n_begun, n_ended;

@@ -211,6 +211,54 @@ NN_HD void copy_item(T *ws, const gview &dst, const gview &src, int slots, long 
     }
 }
 
+/* ---- activation and upsampling nodes (generic networks) -------------------------------------- */
+
+NN_HD float act_one(int act, float slope, float x)
+{
+    if (act == NN_ACT_GELU)
+        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    return x > 0.0f ? x : act == NN_ACT_LRELU ? slope * x : 0.0f;
+}
+
+template <class T, int V> NN_HD void act_item(T *ws, const act_args &a, long long e)
+{
+    item it = item_of(e, a.out.c / V, V, a.out.n);
+    float x[V];
+    vload<T, V>(ws + cell_off(a.in, it.i, it.j, it.k) + it.ch, x);
+    NN_UNROLL
+    for (int v = 0; v < V; v++)
+        x[v] = act_one(a.act, a.slope, x[v]);
+    vstore<T, V>(ws + cell_off(a.out, it.i, it.j, it.k) + it.ch, x);
+}
+
+/* Source cell m and weight w0 of cell m (w1 = 1 - w0 of m + 1) for output cell j of one axis. */
+NN_HD void up_tap(int trilinear, long long j, long long *m, float *w0)
+{
+    *m = j / 2;
+    *w0 = !trilinear ? 1.0f : j % 2 ? 0.25f : 0.75f;
+}
+
+template <class T> NN_HD void upsample_item(T *ws, const up_args &a, long long e)
+{
+    item it = item_of(e, a.out.c, 1, a.out.n);
+    long long mi, mj, mk;
+    float wi, wj, wk, acc = 0.0f;
+    up_tap(a.trilinear, it.i, &mi, &wi);
+    up_tap(a.trilinear, it.j, &mj, &wj);
+    up_tap(a.trilinear, it.k, &mk, &wk);
+    int taps = a.trilinear ? 2 : 1;
+    for (int u = 0; u < taps; u++)
+        for (int v = 0; v < taps; v++) {
+            long long o = cell_off(a.in, mi + u, mj + v, mk) + it.ch;
+            float w = (u ? 1.0f - wi : wi) * (v ? 1.0f - wj : wj);
+            float r = wk * to_f(ws[o]);
+            if (taps == 2)
+                r += (1.0f - wk) * to_f(ws[o + a.in.st[2]]);
+            acc += w * r;
+        }
+    ws[cell_off(a.out, it.i, it.j, it.k) + it.ch] = from_f<T>(acc);
+}
+
 template <class T, int V> NN_HD void prep_item(T *ws, const prep_args &a, long long e)
 {
     item it = item_of(e, a.dst.c / V, V, a.dst.n);

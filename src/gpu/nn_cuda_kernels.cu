@@ -33,6 +33,18 @@ template <class T, int V> __global__ void prep_kernel(T *ws, prep_args a, long l
     prep_item<T, V>(ws, a, e);
 }
 
+template <class T, int V> __global__ void act_kernel(T *ws, act_args a, long long n)
+{
+    GRID_STRIDE(e, n)
+    act_item<T, V>(ws, a, e);
+}
+
+template <class T> __global__ void upsample_kernel(T *ws, up_args a, long long n)
+{
+    GRID_STRIDE(e, n)
+    upsample_item<T>(ws, a, e);
+}
+
 template <class T> __global__ void input_kernel(T *ws, in_args a, long long n)
 {
     GRID_STRIDE(e, n)
@@ -133,6 +145,30 @@ template <class T, int V> static void launch_prep(char *ws, const prep_args *a, 
 void k_prep(enum kstore ks, char *ws, const struct prep_args *a, cudaStream_t s)
 {
     NN_DISPATCH(ks, prep_vec(ks, a), launch_prep, ws, a, s);
+}
+
+template <class T, int V> static void launch_act(char *ws, const act_args *a, cudaStream_t s)
+{
+    long long n = walk_items(a->out, V);
+    act_kernel<T, V><<<grid_for(n), 256, 0, s>>>((T *)ws, *a, n);
+    CUDA_LAUNCH_CHECK();
+}
+
+void k_act(enum kstore ks, char *ws, const struct act_args *a, cudaStream_t s)
+{
+    NN_DISPATCH(ks, copy_vec(ks, &a->out, &a->in), launch_act, ws, a, s);
+}
+
+template <class T> static void launch_upsample(char *ws, const up_args *a, cudaStream_t s)
+{
+    long long n = io_items(a->out);
+    upsample_kernel<T><<<grid_for(n), 256, 0, s>>>((T *)ws, *a, n);
+    CUDA_LAUNCH_CHECK();
+}
+
+void k_upsample(enum kstore ks, char *ws, const struct up_args *a, cudaStream_t s)
+{
+    NN_DISPATCH_T(ks, launch_upsample, ws, a, s);
 }
 
 template <class T> static void launch_input(char *ws, const in_args *a, cudaStream_t s)

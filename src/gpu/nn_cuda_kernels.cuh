@@ -74,6 +74,22 @@ void k_input(enum kstore ks, char *ws, const struct in_args *a, cudaStream_t s);
 void k_output(enum kstore ks, const char *ws, const struct gview *src, float *y, int tangent,
               float scale, cudaStream_t s);
 
+/** Activation node (values only): out = act(in), LeakyReLU with slope, ReLU or GELU (erf form). */
+struct act_args {
+    struct gview out, in;
+    int act; /**< enum nn_act */
+    float slope;
+};
+void k_act(enum kstore ks, char *ws, const struct act_args *a, cudaStream_t s);
+
+/** x2 upsampling node (values only): nearest (out n = 2 in n) or valid trilinear (2 in n - 2;
+ *  cell j = 2m + r reads cells m, m + 1 with weights 3/4, 1/4 (r = 0) or 1/4, 3/4). */
+struct up_args {
+    struct gview out, in;
+    int trilinear;
+};
+void k_upsample(enum kstore ks, char *ws, const struct up_args *a, cudaStream_t s);
+
 /** Premodulation of one convolution slot (see nn_cuda_premod.cu): for every output channel o,
  *  the demodulation sums in double, then W'' and dW'' in the device layout (CONV
  *  [cout][k^3][cin_p], TCONV [cin][k^3][cout]) and c[o]. */

@@ -407,6 +407,8 @@ static void schedule(struct nn_backend_plan *p)
     }
     p->input = pos[p->input];
     p->output = pos[p->output];
+    for (int k = 0; k < p->n_inputs; k++)
+        p->inputs[k] = pos[p->inputs[k]];
     lm_free(p->nodes);
     p->nodes = nodes;
     lm_free(anc);
@@ -419,6 +421,8 @@ static void copy_graph(struct nn_backend_plan *p, const struct nn_graph *g)
     p->n_nodes = g->n_nodes;
     p->input = g->input;
     p->output = g->output;
+    p->n_inputs = g->n_inputs;
+    memcpy(p->inputs, g->inputs, sizeof p->inputs);
     p->nodes = (struct nn_node *)lm_malloc("nn.cuda.plan", g->n_nodes * sizeof *p->nodes);
     memcpy(p->nodes, g->nodes, g->n_nodes * sizeof *p->nodes);
     schedule(p);
@@ -463,7 +467,11 @@ bool nn_cuda_plan_layout(struct nn_backend_plan *p, const struct nn_graph *g, cu
     p->workspace = nn_memplan(&order, p->buf, NN_CUDA_ALIGN);
     set_views(p);
     weight_layout(p);
-    p->in_elems = nn_shape_count(p->nodes[p->input].shape);
+    p->in_elems = 0;
+    for (int k = 0; k < p->n_inputs; k++) {
+        p->in_off[k] = p->in_elems;
+        p->in_elems += nn_shape_count(p->nodes[p->inputs[k]].shape);
+    }
     p->out_elems = nn_shape_count(p->nodes[p->output].shape);
     return true;
 }

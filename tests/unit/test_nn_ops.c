@@ -98,7 +98,13 @@ static bool run_graph(const struct nn_backend *be, const struct nn_graph *g,
     struct nn_tensor tdx = nn_tensor_plain(dx, g->nodes[g->input].shape);
     struct nn_tensor ty = nn_tensor_plain(y, g->nodes[g->output].shape);
     struct nn_tensor tdy = nn_tensor_plain(dy, g->nodes[g->output].shape);
-    struct nn_io io = {&tx, dx ? &tdx : NULL, 1.0f, 1.0f, &ty, dy ? &tdy : NULL, 1.0f};
+    struct nn_io io = {.x = &tx,
+                       .dx = dx ? &tdx : NULL,
+                       .x_scale = 1.0f,
+                       .dx_scale = 1.0f,
+                       .y = &ty,
+                       .dy = dy ? &tdy : NULL,
+                       .y_scale = 1.0f};
     nn_plan_execute(plan, &io, ws);
     nn_plan_workspace_free(plan, ws);
     nn_plan_destroy(&plan);

@@ -13,7 +13,7 @@ for b in "$build"/bench/bench_*; do
     [ -x "$b" ] || continue
     name=$(basename "$b")
     case $name in
-    bench_emulator)
+    bench_emulator | bench_superres)
         echo "== $name (1 process, $(nproc) threads) =="
         OMP_NUM_THREADS=$(nproc) "$b" || status=1
         ;;

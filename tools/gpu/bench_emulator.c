@@ -116,7 +116,7 @@ static bool bench_plan(const struct nn_backend *be, struct nn_graph *g, const st
     struct nn_tensor tx = nn_tensor_plain(x, si), ty = nn_tensor_plain(y, so);
     struct nn_tensor tdy = nn_tensor_plain(dy, so);
     struct nn_io io = {&tx, NULL, (float)(0.8 / 6), (float)(1.0 / 6), &ty, tangents ? &tdy : NULL,
-                       6.0f};
+                       6.0f, {NULL}};
     if (o->profile)
         nn_cuda_plan_set_profiling(plan, true);
     *s = time_plan(plan, ws, &io, o->reps, sync_s);

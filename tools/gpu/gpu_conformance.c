@@ -146,7 +146,7 @@ static long run_on(const struct nn_backend *be, const struct nn_graph *g,
     hview_copy(&hx, (float *)x, false);
     hview_copy(&hdx, (float *)dx, false);
     struct nn_io io = {&hx.t, o->with_dx ? &hdx.t : NULL, o->xs, o->dxs,
-                       &hy.t, dy ? &hdy.t : NULL,         o->ys};
+                       &hy.t, dy ? &hdy.t : NULL,         o->ys, {NULL}};
     nn_plan_execute(plan, &io, ws);
     long bad = hview_canary_errors(&hy) + (dy ? hview_canary_errors(&hdy) : 0);
     hview_copy(&hy, y, true);
@@ -315,7 +315,7 @@ static void compare(const struct nn_graph *g, int zero_u, const struct nn_backen
         struct nn_tensor tdx = nn_tensor_plain(dx, g->nodes[g->input].shape);
         struct nn_tensor ty = nn_tensor_plain(ry, g->nodes[g->output].shape);
         struct nn_tensor tdy = nn_tensor_plain(rdy, g->nodes[g->output].shape);
-        struct nn_io io = {&tx, o->with_dx ? &tdx : NULL, o->xs, o->dxs, &ty, &tdy, o->ys};
+        struct nn_io io = {&tx, o->with_dx ? &tdx : NULL, o->xs, o->dxs, &ty, &tdy, o->ys, {NULL}};
         cpu_net_run(g, w, &io, true);
     }
     long bad = run_on(be, g, w, x, dx, y, dy, o);
@@ -358,7 +358,7 @@ static void case_cpu_net(void)
     struct nn_tensor ty = nn_tensor_plain(y, g->nodes[g->output].shape);
     struct nn_tensor tdy = nn_tensor_plain(dy, g->nodes[g->output].shape);
     struct nn_io io = {
-        &tx, cur_opts.with_dx ? &tdx : NULL, cur_opts.xs, cur_opts.dxs, &ty, &tdy, cur_opts.ys};
+        &tx, cur_opts.with_dx ? &tdx : NULL, cur_opts.xs, cur_opts.dxs, &ty, &tdy, cur_opts.ys, {NULL}};
     cpu_net_run(g, w, &io, true);
     double ev = rel_err(y, ry, ny), et = rel_err(dy, rdy, ny);
     T_CHECK(ev <= 1e-6 && et <= 1e-6, "cpu_net vs nn_ref: values %.3g, tangents %.3g", ev, et);
@@ -493,6 +493,126 @@ static void all_op_cases(void)
              "tconv with u[1] = 0 (two-conv tangent)");
 }
 
+/* ---- generic-network ops (net.h) against nn_ref: forward only ------------------------------ */
+
+/* Run g (plain convolution weights w) on be with inputs xs (plain arrays) into y (plain), host
+ * views of the given layout. Returns canary violations, or -1 when no plan could be made. */
+static long run_inputs(const struct nn_backend *be, const struct nn_graph *g,
+                       const struct nn_weights *w, float *const *xs, float *y, int layout)
+{
+    struct lm_err err = {{0}};
+    struct nn_plan *plan = nn_plan_create(be, g, false, &err);
+    T_CHECK(plan, "%s: plan: %s", be->name, err.msg);
+    if (!plan)
+        return -1;
+    nn_plan_set_weights(plan, w);
+    size_t wsb = nn_plan_workspace(plan);
+    void *ws = nn_plan_workspace_alloc(plan, wsb);
+    if (nn_backend_is_cuda(be))
+        T_CHECK(cudaMemset(ws, 0xFF, wsb) == cudaSuccess, "poisoning the workspace");
+    struct hview hx[NN_MAX_INPUTS], hy = hview_make(g->nodes[g->output].shape, layout);
+    struct nn_io io = {.x = &hx[0].t, .x_scale = 0.75f, .dx_scale = 1.0f, .y = &hy.t, .y_scale = 1.5f};
+    for (int k = 0; k < g->n_inputs; k++) {
+        hx[k] = hview_make(g->nodes[g->inputs[k]].shape, layout);
+        hview_copy(&hx[k], xs[k], false);
+        if (k > 0)
+            io.more[k - 1] = &hx[k].t;
+    }
+    nn_plan_execute(plan, &io, ws);
+    long bad = hview_canary_errors(&hy);
+    hview_copy(&hy, y, true);
+    for (int k = 0; k < g->n_inputs; k++)
+        hview_free(&hx[k]);
+    hview_free(&hy);
+    nn_plan_workspace_free(plan, ws);
+    nn_plan_destroy(&plan);
+    return bad;
+}
+
+static int cur_layout;
+
+static void case_generic(void)
+{
+    const struct nn_graph *g = cur_graph;
+    struct nn_weights *w = nn_weights_create(g);
+    for (int c = 0; c < g->n_convs; c++) {
+        const struct nn_conv_desc *d = &g->convs[c];
+        size_t nw = (size_t)d->cin * d->cout * d->kernel * d->kernel * d->kernel;
+        float *wt = random_array(nw, 1.0 / sqrt((double)nw / d->cout)), *b = random_array(d->cout, 0.2);
+        nn_conv_set_plain(d, wt, b, &w->conv[c]);
+        lm_free(wt), lm_free(b);
+    }
+    nn_weights_touch(w);
+    float *xs[NN_MAX_INPUTS];
+    for (int k = 0; k < g->n_inputs; k++)
+        xs[k] = random_array(nn_shape_count(g->nodes[g->inputs[k]].shape), 1.0);
+    size_t ny = nn_shape_count(g->nodes[g->output].shape);
+    float *y = lm_malloc("conformance.data", 2 * ny * sizeof(float)), *ry = y + ny;
+    long r0 = run_inputs(nn_backend_ref(), g, w, xs, ry, 0);
+    long r1 = run_inputs(nn_backend_cuda_precision(cur), g, w, xs, y, cur_layout);
+    if (r0 >= 0 && r1 >= 0) {
+        T_CHECK(r1 == 0, "%ld output cells written outside the view or not at all", r1);
+        double e = rel_err(y, ry, ny);
+        T_CHECK(e <= tol_op_v[cur], "values differ by %.3g (max), tolerance %.1g", e, tol_op_v[cur]);
+        printf("    values max %.2e\n", e);
+    }
+    for (int k = 0; k < g->n_inputs; k++)
+        lm_free(xs[k]);
+    lm_free(y);
+    nn_weights_destroy(&w);
+}
+
+/* Three inputs on two grids: nearest and trilinear x2 upsampling, a 3-way concat, an unstyled
+ * 5^3 convolution and GELU. */
+static struct nn_graph *graph_upsample(void)
+{
+    struct nn_graph *g = nn_graph_create();
+    int a = nn_graph_input(g, (struct nn_shape){3, {10, 8, 10}}, "a");
+    int b = nn_graph_input(g, (struct nn_shape){2, {6, 5, 6}}, "b");
+    int c = nn_graph_input(g, (struct nn_shape){2, {5, 4, 5}}, "c");
+    int bu = nn_graph_upsample(g, b, NN_UPSAMPLE_TRILINEAR, "bu");
+    int cu = nn_graph_upsample(g, c, NN_UPSAMPLE_NEAREST, "cu");
+    int x = nn_graph_concat(g, nn_graph_concat(g, a, bu, "ab"), cu, "abc");
+    struct nn_conv_desc d = {7, 6, 5, 1, false, "c5"};
+    int y = nn_graph_conv(g, x, nn_graph_add_conv(g, &d), NN_ACT_NONE, "c5");
+    nn_graph_set_output(g, nn_graph_act(g, y, NN_ACT_GELU, 0.0f, "gelu"));
+    return g;
+}
+
+/* Even kernels and the activations: conv k4 -> LeakyReLU(0.2) -> conv k2 -> ReLU -> conv k2 ->
+ * GELU, plus the first activation cropped by one cell added back. */
+static struct nn_graph *graph_even_acts(void)
+{
+    struct nn_graph *g = nn_graph_create();
+    int x = nn_graph_input(g, (struct nn_shape){5, {11, 9, 12}}, "x");
+    struct nn_conv_desc d4 = {5, 4, 4, 1, false, "c4"}, d2 = {4, 4, 2, 1, false, "c2"};
+    struct nn_conv_desc e2 = {4, 4, 2, 1, false, "c2b"};
+    int l = nn_graph_act(g, nn_graph_conv(g, x, nn_graph_add_conv(g, &d4), NN_ACT_NONE, "c4"),
+                         NN_ACT_LRELU, 0.2f, "lrelu");
+    int r = nn_graph_act(g, nn_graph_conv(g, l, nn_graph_add_conv(g, &d2), NN_ACT_NONE, "c2"),
+                         NN_ACT_RELU, 0.0f, "relu");
+    int q = nn_graph_act(g, nn_graph_conv(g, r, nn_graph_add_conv(g, &e2), NN_ACT_NONE, "c2b"),
+                         NN_ACT_GELU, 0.0f, "gelu");
+    nn_graph_set_output(g, nn_graph_add(g, q, nn_graph_crop(g, l, 1, "k"), NN_ACT_NONE, "s"));
+    return g;
+}
+
+static void generic_cases(void)
+{
+    struct nn_graph *gs[2] = {graph_upsample(), graph_even_acts()};
+    const char *labels[2] = {"generic: 3 inputs, upsample, k5, gelu", "generic: k4, k2, acts, add"};
+    for (int n = 0; n < 2; n++) {
+        T_CHECK(nn_graph_ok(gs[n]), "%s: %s", labels[n], gs[n]->err.msg);
+        cur_graph = gs[n];
+        for (int i = 0; i < n_precs; i++) {
+            cur = precs[i];
+            cur_layout = i % 3;
+            run_case(labels[n], case_generic);
+        }
+        nn_graph_destroy(&gs[n]);
+    }
+}
+
 /* ---- networks against cpu_net -------------------------------------------------------------- */
 
 /* One network, its weights, input and cpu_net result, shared by the precisions. */
@@ -522,7 +642,7 @@ static void net_prepare(int side, int width)
     struct nn_tensor tx = nn_tensor_plain(net.x, net.g->nodes[net.g->input].shape);
     struct nn_tensor ty = nn_tensor_plain(net.ry, net.g->nodes[net.g->output].shape);
     struct nn_tensor tdy = nn_tensor_plain(net.rdy, net.g->nodes[net.g->output].shape);
-    struct nn_io io = {&tx, NULL, o.xs, o.dxs, &ty, &tdy, o.ys};
+    struct nn_io io = {&tx, NULL, o.xs, o.dxs, &ty, &tdy, o.ys, {NULL}};
     double t0 = timer_now();
     cpu_net_run(net.g, net.w, &io, true);
     printf("  V-Net width %d, tile %d: %.3g multiply-adds, cpu_net reference in %.1f s\n", width,
@@ -604,7 +724,7 @@ static struct nn_io fixture_io(const struct fixture *f, float *x, float *y, floa
     t[0] = nn_tensor_plain(x, f->g->nodes[f->g->input].shape);
     t[1] = nn_tensor_plain(y, f->g->nodes[f->g->output].shape);
     t[2] = nn_tensor_plain(dy, f->g->nodes[f->g->output].shape);
-    struct nn_io io = {&t[0], NULL, 0.9f, 1.1f, &t[1], &t[2], 1.5f};
+    struct nn_io io = {&t[0], NULL, 0.9f, 1.1f, &t[1], &t[2], 1.5f, {NULL}};
     return io;
 }
 
@@ -868,6 +988,7 @@ int main(int argc, char **argv)
     printf("device: %s (sm_%d%d), %.1f GiB, CUDA runtime %d, cuDNN %d\n", info.name, info.cc_major,
            info.cc_minor, info.mem_total / 1073741824.0, info.runtime_version, info.cudnn_version);
     all_op_cases();
+    generic_cases();
     extra_cases(&no);
     return t_finish();
 }

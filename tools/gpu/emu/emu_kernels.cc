@@ -58,6 +58,32 @@ void k_prep(enum kstore ks, char *ws, const struct prep_args *a, cudaStream_t)
     NN_DISPATCH(ks, prep_vec(ks, a), run_prep, ws, a);
 }
 
+template <class T, int V> static void run_act(char *ws, const act_args *a)
+{
+    long long n = walk_items(a->out, V);
+#pragma omp parallel for
+    for (long long e = 0; e < n; e++)
+        act_item<T, V>((T *)ws, *a, e);
+}
+
+void k_act(enum kstore ks, char *ws, const struct act_args *a, cudaStream_t)
+{
+    NN_DISPATCH(ks, copy_vec(ks, &a->out, &a->in), run_act, ws, a);
+}
+
+template <class T> static void run_upsample(char *ws, const up_args *a)
+{
+    long long n = io_items(a->out);
+#pragma omp parallel for
+    for (long long e = 0; e < n; e++)
+        upsample_item<T>((T *)ws, *a, e);
+}
+
+void k_upsample(enum kstore ks, char *ws, const struct up_args *a, cudaStream_t)
+{
+    NN_DISPATCH_T(ks, run_upsample, ws, a);
+}
+
 template <class T> static void run_input(char *ws, const in_args *a)
 {
     long long n = io_items(a->out);
