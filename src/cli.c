@@ -48,12 +48,12 @@ static void usage(FILE *f)
             "usage: lemur <command> <params.yml> [key.path=value ...]\n"
             "       lemur <command> --help | lemur info --schema | lemur --version\n\n"
             "commands:\n"
-            "  %-9s %s\n",
+            "  %-10s %s\n",
             LEMUR_VERSION, run_command_entry.name, run_command_entry.summary);
     for (int i = 0; i < run_n_stages; i++)
-        fprintf(f, "  %-9s %s\n", run_stages[i].name, run_stages[i].summary);
+        fprintf(f, "  %-10s %s\n", run_stages[i].name, run_stages[i].summary);
     for (int i = 0; i < n_other; i++)
-        fprintf(f, "  %-9s %s\n", other_commands[i].name, other_commands[i].summary);
+        fprintf(f, "  %-10s %s\n", other_commands[i].name, other_commands[i].summary);
     fprintf(f,
             "\nThe stages (%s ... %s) run alone, reading their inputs from files, or chained\n"
             "in this order by `lemur run` (run.stages).\n",

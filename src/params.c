@@ -115,7 +115,7 @@ const struct config_key params_schema[] = {
     {"fof.spectra", CONFIG_BOOL, "true", NULL, "halo auto and halo-matter cross spectra and bias b(k) on the power.* mesh", AT(fof.spectra)},
     {"fof.n_slab_cells", CONFIG_INT, "0", "[0, 65536]", "x resolution of the slab decomposition; 0: the particle grid (N^(1/3))", AT(fof.n_slab_cells)},
     /* superres */
-    {"superres.model", CONFIG_STRING, "", NULL, "network file of the super-resolution generator (tools/convert-weights --network); empty: lemur superres does nothing", AT(superres.model)},
+    {"superres.model", CONFIG_STRING, "", NULL, "network file of the super-resolution generator (tools/convert-weights --network); empty: the superres stage is skipped", AT(superres.model)},
     {"superres.lr_input", CONFIG_STRING, "", NULL, "LR evolved density: a snapshot painted with CIC on the (box.n / scale)^3 LR grid, or a field file with superres.lr_dataset", AT(superres.lr_input)},
     {"superres.lr_dataset", CONFIG_STRING, "", NULL, "dataset of the LR density in superres.lr_input (a field file); empty: lr_input is a snapshot", AT(superres.lr_dataset)},
     {"superres.hr_input", CONFIG_STRING, "", NULL, "field file holding the HR linear density (delta); empty: the run's (ic) or output.dir/ic_field.hdf5", AT(superres.hr_input)},

@@ -103,7 +103,7 @@ struct fof_params {
 };
 
 struct superres_params {
-    const char *model;      /**< network file; "" = the stage does nothing */
+    const char *model;      /**< network file; "" = the stage is skipped */
     const char *lr_input;   /**< LR evolved density: snapshot, or field file with lr_dataset */
     const char *lr_dataset; /**< "" = lr_input is a snapshot painted with CIC */
     const char *hr_input;   /**< HR linear density field file; "" = the run's or the ic file */

@@ -367,7 +367,10 @@ bool stage_superres(struct run *r, struct lm_err *err)
 {
     const struct params *p = r->p;
     if (!*p->superres.model) {
-        msg_info("superres: superres.model is empty: nothing to do");
+        msg_info("superres: superres.model is empty, so the superres stage is skipped.\n"
+                 "  Make a network file from a trained generator (or random weights for a test):\n"
+                 "      tools/convert-weights --network DESCRIPTION.yml STATE_DICT.pt net.hdf5\n"
+                 "  and set superres.model to it.");
         return true;
     }
     if (!stage_superres_check(p, r->comm, err))
