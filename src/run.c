@@ -6,6 +6,7 @@
 #include "mesh.h"
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
+#include "stage_bias.h"
 #include "stage_ic.h"
 #include "stages.h"
 #include "timer.h"
@@ -32,6 +33,10 @@ static unsigned jerald_uses(const struct params *p)
     return *p->jerald.input ? 0u : RUN_PARTICLES;
 }
 static unsigned fof_uses(const struct params *p) { return *p->fof.input ? 0u : RUN_PARTICLES; }
+static unsigned bias_uses(const struct params *p)
+{
+    return (*p->bias.field ? 0u : RUN_FIELD) | (*p->bias.input ? 0u : RUN_PARTICLES);
+}
 
 /* clang-format off */
 const struct stage run_stages[] = {
@@ -56,6 +61,12 @@ const struct stage run_stages[] = {
      "Finds friends-of-friends groups of fof.input (or the run's particles), writes the\n"
      "Gadget-4 fof_tab catalogue, the mass function with the Sheth & Tormen curve and the\n"
      "halo auto, halo-matter cross spectra and bias."},
+    {"bias", stage_bias, RUN_FIELD | RUN_PARTICLES, 0, bias_uses, stage_bias_check,
+     "Lagrangian-bias halo field: features, network weights, spectra",
+     "Computes the features of the linear field (the run's, or bias.field) at the model's\n"
+     "smoothing scales, the network's weight f of every Lagrangian site (bias.model; Wu, Munoz\n"
+     "& Eisenstein 2023), carries f to the final particles by ID and writes the halo field's\n"
+     "auto and halo-matter spectra (bias_power.hdf5, .txt). lemur bias-fit trains a model."},
 };
 /* clang-format on */
 const int run_n_stages = (int)(sizeof run_stages / sizeof run_stages[0]);
