@@ -5,7 +5,8 @@ the orthogonalisation with numpy.linalg.eigh, the network, the loss and its grad
 
 Cases:
   - features δ_R, ∇²δ_R, G2_R of a 24^3 ZA box, each over its standard deviation: <= 1e-5;
-  - f = 10^y of every site for a random "teacher" nn.Sequential: <= 1e-5 relative;
+  - f = 10^y of every site for a random "teacher" nn.Sequential (its state_dict converted by
+    tools/convert-weights): <= 1e-5 relative;
   - the orthogonalisation of bias-fit (eigenvalues, eigenvectors up to sign) against eigh;
   - the halo field (NGP and CIC weights carried by ID to the particles, odd bias.n_mesh) and
     P_hh, P_hm against numpy: <= 1e-4;
@@ -228,8 +229,14 @@ def case_inference(d):
     th, std = features(delta, box, scales)
     V, lam = orth(th, 3)
     net = make_net(7, 11, out_scale=4.0, out_bias=0.05)
-    model = os.path.join(d, "teacher.h5")
-    write_model(model, scales, V, lam, net)
+    model = os.path.join(d, "teacher.h5")  # through tools/convert-weights (state_dict + orth)
+    torch.save(net.state_dict(), os.path.join(d, "teacher.pt"))
+    np.savez(os.path.join(d, "teacher_orth.npz"), scales=np.array(scales), V=V, Lambda=lam)
+    r = subprocess.run([sys.executable, os.path.join(TOP, "tools", "convert-weights"), "--from",
+                        "bias", "--orth", os.path.join(d, "teacher_orth.npz"),
+                        os.path.join(d, "teacher.pt"), model], capture_output=True, text=True)
+    report("the teacher's state_dict converts (tools/convert-weights)", r.returncode == 0,
+           r.stdout.strip() + r.stderr.strip())
     common = [f"bias.model={model}", "bias.write_sites=true", "bias.n_mesh=15"]
     r = run("bias", par, *common)
     if r.returncode:
