@@ -16,8 +16,7 @@
  * Network. (2 n_R + 1) → 64 → 64 → 64 → 64 → 64 → 1, fully connected, exact GELU
  * x Φ(x) = x (1 + erf(x/√2)) / 2 after each hidden layer, linear output y = log10 f. Layer l has
  * weights W_l [out][in] (PyTorch's nn.Linear layout) and biases b_l [out]. Inference runs in float
- * with OpenBLAS sgemm; training in double (dgemm) with a hand-written backward pass. Rows are
- * computed independently, so a particle's f does not depend on the batch it is computed in.
+ * with OpenBLAS sgemm; training in double (dgemm) with a hand-written backward pass.
  *
  * Training loss of one batch (Wu et al. 2023, sec. 2.3), over the cells c of the batch and its
  * sampled particles i (a fraction s of all, their sums scaled by 1/s):
@@ -88,8 +87,11 @@ bool bias_orth_from_cov(struct bias_model *m, const double *cov, struct lm_err *
 void bias_orth_apply(const struct bias_model *m, int64_t n, const float *feat, float *in);
 
 /** y = log10 f of n rows of θ_in (in [n][n_in]) in float: blocks of BIAS_BLOCK rows over the
- *  OpenMP threads (sgemm single-threaded inside). Local. */
-void bias_forward(const struct bias_model *m, int64_t n, const float *in, float *y);
+ *  OpenMP threads (sgemm single-threaded inside). The rows are numbered from g0 (e.g. the global
+ *  index of the first site) and the blocks are aligned to multiples of BIAS_BLOCK in that
+ *  numbering, a cut block padded with zero rows, so a row's y is bitwise the same however the
+ *  rows are split between ranks and threads. Local. */
+void bias_forward(const struct bias_model *m, int64_t g0, int64_t n, const float *in, float *y);
 
 /** Double network for training: parameters theta (bias_params_get layout). */
 struct bias_dnet {

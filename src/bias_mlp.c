@@ -256,19 +256,33 @@ static void forward_block(const struct bias_model *m, int rows, const float *x, 
     }
 }
 
-void bias_forward(const struct bias_model *m, int64_t n, const float *in, float *y)
+void bias_forward(const struct bias_model *m, int64_t g0, int64_t n, const float *in, float *y)
 {
     openblas_set_num_threads(1);
-    int64_t n_blocks = (n + BIAS_BLOCK - 1) / BIAS_BLOCK;
+    int64_t b0 = g0 / BIAS_BLOCK, b1 = (g0 + n + BIAS_BLOCK - 1) / BIAS_BLOCK;
+    int ni = m->n_in;
 #pragma omp parallel
     {
         float *a = lm_malloc("bias.forward", 2 * BIAS_BLOCK * BIAS_WIDTH * sizeof(float));
+        float *pad = lm_malloc("bias.forward", (size_t)BIAS_BLOCK * (ni + 1) * sizeof(float));
+        float *t = a + BIAS_BLOCK * BIAS_WIDTH, *yp = pad + (size_t)BIAS_BLOCK * ni;
 #pragma omp for schedule(dynamic, 4)
-        for (int64_t b = 0; b < n_blocks; b++) {
-            int64_t i0 = b * BIAS_BLOCK;
-            int rows = (int)(n - i0 < BIAS_BLOCK ? n - i0 : BIAS_BLOCK);
-            forward_block(m, rows, in + i0 * m->n_in, a, a + BIAS_BLOCK * BIAS_WIDTH, y + i0);
+        for (int64_t b = b0; b < b1; b++) {
+            int64_t lo = b * BIAS_BLOCK > g0 ? b * BIAS_BLOCK : g0;
+            int64_t hi = (b + 1) * BIAS_BLOCK < g0 + n ? (b + 1) * BIAS_BLOCK : g0 + n;
+            if (hi - lo == BIAS_BLOCK) {
+                forward_block(m, BIAS_BLOCK, in + (lo - g0) * ni, a, t, y + (lo - g0));
+                continue;
+            }
+            /* a block cut by the ends of the range: its rows keep their places among zero rows,
+             * so a row goes through the same GEMM tile as in any other split */
+            int off = (int)(lo - b * BIAS_BLOCK), rows = (int)(hi - lo);
+            memset(pad, 0, (size_t)BIAS_BLOCK * ni * sizeof(float));
+            memcpy(pad + (size_t)off * ni, in + (lo - g0) * ni, (size_t)rows * ni * sizeof(float));
+            forward_block(m, BIAS_BLOCK, pad, a, t, yp);
+            memcpy(y + (lo - g0), yp + off, (size_t)rows * sizeof(float));
         }
+        lm_free(pad);
         lm_free(a);
     }
 }

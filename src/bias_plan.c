@@ -228,7 +228,7 @@ float *bias_site_weights(const struct bias_features *bf, const struct bias_model
     timer_start("bias.mlp");
     float *in = bias_features_input(bf, m);
     float *f = lm_malloc("bias.f", (size_t)(bf->n_sites ? bf->n_sites : 1) * sizeof(float));
-    bias_forward(m, bf->n_sites, in, f);
+    bias_forward(m, bf->layout.rx0 * bf->layout.n[1] * bf->layout.n[2], bf->n_sites, in, f);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < bf->n_sites; i++)
         f[i] = (float)pow(10.0, (double)f[i]);
