@@ -3,10 +3,13 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "mpi/comm.h"
+#include "mpi/lagrangian.h"
+#include "mpi/migrate.h"
 #include "timer.h"
 
 static size_t n_params_of(int n_in)
@@ -180,4 +183,163 @@ void bias_fit_train(const struct bias_fit_data *d, const struct bias_fit_options
     }
     lm_free(order);
     lm_free(g);
+}
+
+/* ---- the training set ------------------------------------------------------------------- */
+
+/* The sampled particles (positions, IDs) of parts, moved to the slabs of the training mesh. */
+static struct particles *sample(const struct bias_fit_setup *s, const struct particles *parts,
+                                struct bias_fit_set *fs, MPI_Comm comm)
+{
+    uint64_t key = bias_hash(s->seed), cut;
+    double sub = s->subsample;
+    cut = sub >= 1 ? UINT64_MAX : (uint64_t)(sub * 0x1.0p64);
+    struct particles *q = particles_create(PARTICLES_POS | PARTICLES_ID, 0);
+    for (int64_t i = 0; i < parts->n; i++) {
+        if (sub < 1 && bias_hash(parts->id[i] ^ key) >= cut)
+            continue;
+        particles_resize(q, q->n + 1);
+        for (int d = 0; d < 3; d++)
+            q->x[d][q->n - 1] = parts->x[d][i];
+        q->id[q->n - 1] = parts->id[i];
+    }
+    int nn[3] = {s->n_mesh, s->n_mesh, s->n_mesh};
+    decomp_create_slabs_default(&fs->dec, comm, nn);
+    migrate_particles(&fs->dec, q, s->box);
+    return q;
+}
+
+/* 1 + δ_true = M_cell / ⟨M_cell⟩ of the local cells, from the haloes (NGP). */
+static void target(const struct bias_fit_setup *s, struct bias_fit_set *fs, int64_t n_loc,
+                   int64_t n_h, const float *pos, const double *mass)
+{
+    int n = s->n_mesh;
+    int64_t x0 = fs->dec.box.lo[0], per = (int64_t)n * n;
+    double M = 0;
+    for (int64_t i = 0; i < n_h; i++) {
+        int64_t c[3];
+        for (int d = 0; d < 3; d++)
+            c[d] = decomp_cell_index(pos[3 * i + d], n, s->box);
+        M += mass[i];
+        int64_t at = (c[0] - x0) * per + c[1] * n + c[2];
+        if (at >= 0 && at < n_loc)
+            fs->delta_true[at] += mass[i];
+    }
+    double mean = M / ((double)per * n);
+    for (int64_t c = 0; c < n_loc; c++)
+        fs->delta_true[c] = fs->delta_true[c] / mean - 1;
+}
+
+static uint64_t batch_of(int64_t gcell, uint64_t key, int nb)
+{
+    return bias_hash((uint64_t)gcell ^ key) % (uint64_t)nb;
+}
+
+/* Order of the sampled particles: by batch, cell, ID. */
+struct sort_key {
+    uint64_t batch, cell, id;
+    int64_t at;
+};
+static int cmp_key(const void *a, const void *b)
+{
+    const struct sort_key *x = a, *y = b;
+    if (x->batch != y->batch)
+        return x->batch < y->batch ? -1 : 1;
+    if (x->cell != y->cell)
+        return x->cell < y->cell ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Batches, the sorted training arrays and the per-batch constants. */
+static bool arrange(const struct bias_fit_setup *s, struct bias_fit_set *fs,
+                    const struct particles *q, const float *xin, int n_in, int64_t n_loc,
+                    MPI_Comm comm)
+{
+    int n = s->n_mesh;
+    int64_t x0 = fs->dec.box.lo[0], per = (int64_t)n * n;
+    double ns = (double)q->n;
+    comm_sum_double_ordered(comm, &ns, 1);
+    long nb = lround(ns / (double)s->batch_particles);
+    int n_b = (int)(nb < 1 ? 1 : nb > 1000000 ? 1000000 : nb);
+    uint64_t key = bias_hash((uint64_t)s->seed + 1);
+    struct sort_key *k = lm_malloc("bias.fit", (size_t)(q->n ? q->n : 1) * sizeof *k);
+    for (int64_t i = 0; i < q->n; i++) {
+        int64_t c[3];
+        for (int d = 0; d < 3; d++)
+            c[d] = decomp_cell_index(q->x[d][i], n, s->box);
+        int64_t loc = (c[0] - x0) * per + c[1] * n + c[2];
+        CHECK(loc >= 0 && loc < n_loc, "bias-fit: a sampled particle outside this rank's slab");
+        k[i] = (struct sort_key){batch_of(loc + x0 * per, key, n_b), (uint64_t)loc, q->id[i], i};
+    }
+    qsort(k, (size_t)q->n, sizeof *k, cmp_key);
+    fs->x = lm_malloc("bias.fit.x", (size_t)(q->n ? q->n : 1) * n_in * sizeof(float));
+    fs->cell = lm_malloc("bias.fit", (size_t)(q->n ? q->n : 1) * sizeof(int64_t));
+    fs->start = lm_calloc("bias.fit", (size_t)n_b + 1, sizeof(int64_t));
+    fs->n_batch = lm_calloc("bias.fit", (size_t)n_b, sizeof(double));
+    fs->empty = lm_calloc("bias.fit", (size_t)n_b, sizeof(double));
+    char *used = lm_calloc("bias.fit", (size_t)(n_loc ? n_loc : 1), 1);
+    for (int64_t i = 0; i < q->n; i++) {
+        memcpy(fs->x + i * n_in, xin + k[i].at * n_in, (size_t)n_in * sizeof(float));
+        fs->cell[i] = (int64_t)k[i].cell;
+        fs->start[k[i].batch + 1]++;
+        fs->n_batch[k[i].batch] += 1;
+        used[k[i].cell] = 1;
+    }
+    for (int b = 0; b < n_b; b++)
+        fs->start[b + 1] += fs->start[b];
+    for (int64_t c = 0; c < n_loc; c++)
+        if (!used[c]) {
+            double t = -1 - fs->delta_true[c];
+            fs->empty[batch_of(c + x0 * per, key, n_b)] += t * t;
+        }
+    comm_sum_double_ordered(comm, fs->n_batch, n_b);
+    lm_free(used);
+    lm_free(k);
+    fs->d = (struct bias_fit_data){.n_in = n_in,
+                                   .n = q->n,
+                                   .x = fs->x,
+                                   .cell = fs->cell,
+                                   .n_batches = n_b,
+                                   .start = fs->start,
+                                   .delta_true = fs->delta_true,
+                                   .empty = fs->empty,
+                                   .n_batch = fs->n_batch,
+                                   .A = (double)per * n / (s->n_part * s->subsample)};
+    msg_info("bias-fit: %.0f sampled particles (%.4g of %.0f) in %d batches of a %d^3 mesh", ns,
+             s->subsample, s->n_part, n_b, n);
+    return true;
+}
+
+void bias_fit_set_destroy(struct bias_fit_set *fs)
+{
+    if (!fs->delta_true)
+        return;
+    lm_free(fs->x);
+    lm_free(fs->cell);
+    lm_free(fs->start);
+    lm_free(fs->delta_true);
+    lm_free(fs->empty);
+    lm_free(fs->n_batch);
+    decomp_destroy(&fs->dec);
+    memset(fs, 0, sizeof *fs);
+}
+
+bool bias_fit_set_create(struct bias_fit_set *fs, const struct bias_fit_setup *s,
+                         const struct particles *parts, const struct fft_layout *layout,
+                         const float *site_in, int n_in, int64_t n_haloes, const float *halo_pos,
+                         const double *halo_mass, MPI_Comm comm, struct lm_err *err)
+{
+    memset(fs, 0, sizeof *fs);
+    struct particles *q = sample(s, parts, fs, comm);
+    int64_t n_loc = (fs->dec.box.hi[0] - fs->dec.box.lo[0]) * (int64_t)s->n_mesh * s->n_mesh;
+    fs->delta_true = lm_calloc("bias.fit", (size_t)(n_loc ? n_loc : 1), sizeof(double));
+    float *xin = lm_malloc("bias.fit", (size_t)(q->n ? q->n : 1) * n_in * sizeof(float));
+    bool ok = lagrangian_fetch(layout, n_in, site_in, q->n, q->id, xin, comm, err);
+    if (ok) {
+        target(s, fs, n_loc, n_haloes, halo_pos, halo_mass);
+        arrange(s, fs, q, xin, n_in, n_loc, comm);
+    }
+    lm_free(xin);
+    particles_destroy(&q);
+    return ok;
 }

@@ -21,6 +21,10 @@
 #include <stdint.h>
 
 #include "bias.h"
+#include "error.h"
+#include "mesh.h"
+#include "mpi/decomp.h"
+#include "particles.h"
 
 #define BIAS_FIT_BLOCK 1024 /**< rows per block of the training passes */
 
@@ -55,5 +59,38 @@ double bias_fit_batch(const struct bias_fit_data *d, int b, const double *theta,
  *  batch loss of epoch e + 1 (o->epochs values). Collective on comm. */
 void bias_fit_train(const struct bias_fit_data *d, const struct bias_fit_options *o, int n_params,
                     double *theta, double *loss, MPI_Comm comm);
+
+/** What a training set is made from. */
+struct bias_fit_setup {
+    int n_mesh;           /**< training mesh cells per side */
+    double subsample;     /**< fraction s of the particles sampled */
+    long batch_particles; /**< sampled particles per batch (about) */
+    uint64_t seed;        /**< sampling and batches */
+    double box;           /**< box side [Mpc/h] */
+    double n_part;        /**< particles in the box (all ranks) */
+};
+
+/** A training set: the data of struct bias_fit_data and the arrays behind it. */
+struct bias_fit_set {
+    struct bias_fit_data d;
+    float *x;
+    int64_t *cell, *start;
+    double *delta_true, *empty, *n_batch;
+    struct decomp dec; /**< the slabs of the training mesh */
+};
+
+/** Build this rank's training set: sample the particles (ID hash below s), move them to the slabs
+ *  of the training mesh, fetch their θ_in from the Lagrangian sites (site_in, n_in per site, of
+ *  layout), bin the haloes (every rank passes all n_haloes) mass-weighted NGP into δ_true, and
+ *  draw the cells into about N_sampled / batch_particles batches (a hash of cell and seed).
+ *  @return false with err agreed (an ID outside the grid). Collective. Free with
+ *  bias_fit_set_destroy. */
+bool bias_fit_set_create(struct bias_fit_set *fs, const struct bias_fit_setup *s,
+                         const struct particles *parts, const struct fft_layout *layout,
+                         const float *site_in, int n_in, int64_t n_haloes, const float *halo_pos,
+                         const double *halo_mass, MPI_Comm comm, struct lm_err *err);
+/** Free the arrays of fs (safe on a zeroed or already freed set). Collective (the decomposition).
+ */
+void bias_fit_set_destroy(struct bias_fit_set *fs);
 
 #endif

@@ -23,6 +23,7 @@
 #include "ic.h"
 #include "mesh.h"
 #include "particles.h"
+#include "power_plan.h"
 
 /** The features of this rank's sites. */
 struct bias_features {
@@ -49,5 +50,14 @@ float *bias_features_input(const struct bias_features *bf, const struct bias_mod
 
 /** f = 10^y of every local site ([n_sites] floats, lm_malloc "bias.f"; the caller frees). Local. */
 float *bias_site_weights(const struct bias_features *bf, const struct bias_model *m);
+
+struct power_plan;
+/** δ_k of the halo field 1 + δ_h = (N_cells / N_part) Σ_cell f of the particles h (positions and
+ *  weights f, migrated to power_plan_decomp(pp)) into mesh, a mesh of pp: NGP (ngp true; the
+ *  cells summed in double, divided by the NGP window Π sinc(k_d H / 2) when compensate) or CIC
+ *  (power_density with the plan's options, rescaled from its Σ f normalisation by sum_f / n_part).
+ *  n_part is the global particle count, sum_f the global Σ f. Collective. */
+void bias_halo_density(struct power_plan *pp, const struct particles *h, double n_part,
+                       double sum_f, bool ngp, bool compensate, float *mesh);
 
 #endif

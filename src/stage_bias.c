@@ -134,66 +134,6 @@ bool stage_bias_check(const struct params *p, MPI_Comm comm, struct lm_err *err)
 /* ---- the halo field ---------------------------------------------------------------------------
  */
 
-/* NGP density (N_cells / N_part) Σ f − 1 of the migrated particles into mesh (real view), then
- * δ_k (FFT / N³, divided by the NGP window when compensate). */
-static void ngp_density(struct power_plan *pp, const struct particles *h, double n_part,
-                        bool compensate, float *mesh)
-{
-    const struct fft_plan *fp = power_plan_fft(pp);
-    const struct fft_layout *l = fft_layout(fp);
-    int n = l->n[0];
-    int64_t per = (int64_t)n * n, n_loc = l->rnx * per;
-    double *acc = lm_calloc("bias.ngp", (size_t)(n_loc ? n_loc : 1), sizeof *acc);
-    double box = l->box[0];
-    for (int64_t i = 0; i < h->n; i++) {
-        int64_t c[3];
-        for (int d = 0; d < 3; d++)
-            c[d] = decomp_cell_index(h->x[d][i], n, box);
-        int64_t at = (c[0] - l->rx0) * per + c[1] * n + c[2];
-        CHECK(at >= 0 && at < n_loc, "bias: a particle outside this rank's slab after migration");
-        acc[at] += h->w[i];
-    }
-    double scale = (double)n * per / n_part;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < l->rnx * n; r++)
-        for (int k = 0; k < l->row; k++)
-            mesh[r * l->row + k] = k < n ? (float)(scale * acc[r * n + k] - 1) : 0.0f;
-    lm_free(acc);
-    fft_r2c(fp, mesh);
-    double norm = 1.0 / ((double)n * per), hh = box / n;
-    ptrdiff_t n_rows = fft_kiter_n_rows(l);
-#pragma omp parallel for schedule(static)
-    for (ptrdiff_t r = 0; r < n_rows; r++) {
-        struct fft_kiter it;
-        for (fft_kiter_begin_rows(&it, l, r, r + 1); !it.done; fft_kiter_next(&it)) {
-            double w = norm;
-            for (int d = 0; compensate && d < 3; d++) {
-                double x = 0.5 * it.k[d] * hh;
-                w /= x != 0 ? sin(x) / x : 1.0;
-            }
-            mesh[2 * it.index] = (float)(mesh[2 * it.index] * w);
-            mesh[2 * it.index + 1] = (float)(mesh[2 * it.index + 1] * w);
-        }
-    }
-}
-
-/* δ_k of the halo field of the weighted particles h (migrated) into mesh. */
-static void halo_density(const struct params *p, struct power_plan *pp, const struct particles *h,
-                         double n_part, double sum_f, float *mesh)
-{
-    if (strcmp(p->bias.assignment, "ngp") == 0) {
-        ngp_density(pp, h, n_part, p->power.compensate, mesh);
-        return;
-    }
-    power_density(pp, h, mesh, NULL); /* normalised by Σ f: rescale to (N_cells / N_part) Σ f */
-    const struct fft_layout *l = fft_layout(power_plan_fft(pp));
-    float c = (float)(sum_f / n_part);
-    ptrdiff_t count = 2 * fft_kiter_n_rows(l) * l->nkz;
-#pragma omp parallel for schedule(static)
-    for (ptrdiff_t e = 0; e < count; e++)
-        mesh[e] *= c;
-}
-
 static bool write_spectra(const struct params *p, const struct power_plan *pp,
                           struct power_spectrum *const s[3], const struct snapshot_header *hdr,
                           const char *input, int n, MPI_Comm comm, struct lm_err *err)
@@ -259,7 +199,8 @@ static bool spectra(const struct params *p, struct particles *parts, struct part
     power_density(pp, parts, mm, NULL);
     migrate_particles(power_plan_decomp(pp), h, hdr->box_size);
     double n_part = (double)hdr->n_total[1];
-    halo_density(p, pp, h, n_part, sum_f, hm);
+    bias_halo_density(pp, h, n_part, sum_f, strcmp(p->bias.assignment, "ngp") == 0,
+                      p->power.compensate, hm);
     struct power_spectrum *s[3];
     float *pairs[3][2] = {{hm, hm}, {hm, mm}, {mm, mm}};
     for (int i = 0; i < 3; i++) {

@@ -38,16 +38,6 @@
 #include "run.h"
 #include "timer.h"
 
-/* The training set being built, and the arrays behind struct bias_fit_data. */
-struct fit_set {
-    struct bias_fit_data d;
-    float *x;
-    int64_t *cell, *start;
-    double *delta_true, *empty, *n_batch;
-    int n_t;           /* training mesh side */
-    struct decomp dec; /* its slabs */
-};
-
 static int train_mesh(const struct params *p)
 {
     return (int)(p->bias.fit.n_mesh > 0 ? p->bias.fit.n_mesh
@@ -86,31 +76,10 @@ static float *site_inputs(struct run *r, struct bias_model *m, struct fft_layout
     return lm_err_ok(err) ? in : NULL;
 }
 
-/* The sampled particles (positions, IDs) of parts, moved to the slabs of the training mesh. */
-static struct particles *sample(const struct params *p, const struct particles *parts,
-                                struct fit_set *fs, double box, MPI_Comm comm)
-{
-    uint64_t key = bias_hash((uint64_t)p->bias.fit.seed), cut;
-    double s = p->bias.fit.subsample;
-    cut = s >= 1 ? UINT64_MAX : (uint64_t)(s * 0x1.0p64);
-    struct particles *q = particles_create(PARTICLES_POS | PARTICLES_ID, 0);
-    for (int64_t i = 0; i < parts->n; i++) {
-        if (s < 1 && bias_hash(parts->id[i] ^ key) >= cut)
-            continue;
-        particles_resize(q, q->n + 1);
-        for (int d = 0; d < 3; d++)
-            q->x[d][q->n - 1] = parts->x[d][i];
-        q->id[q->n - 1] = parts->id[i];
-    }
-    int nn[3] = {fs->n_t, fs->n_t, fs->n_t};
-    decomp_create_slabs_default(&fs->dec, comm, nn);
-    migrate_particles(&fs->dec, q, box);
-    return q;
-}
-
-/* 1 + δ_true = M_cell / ⟨M_cell⟩ of the local cells, from the haloes (NGP). */
-static bool target(const struct params *p, struct fit_set *fs, int64_t n_loc, double box,
-                   MPI_Comm comm, struct lm_err *err)
+/* The training set from the particles, the site inputs and the catalogue. */
+static bool build_set(const struct params *p, struct bias_fit_set *fs, struct particles *parts,
+                      const struct snapshot_header *hdr, const struct fft_layout *layout,
+                      const float *site_in, int n_in, MPI_Comm comm, struct lm_err *err)
 {
     char path[PARAMS_PATH_MAX + 64];
     if (*p->bias.fit.catalogue)
@@ -120,6 +89,7 @@ static bool target(const struct params *p, struct fit_set *fs, int64_t n_loc, do
     struct bias_haloes h;
     if (!bias_io_read_haloes(path, p->bias.fit.min_mass, comm, &h, err))
         return false;
+    double box = hdr->box_size;
     if (fabs(h.box - box) > 1e-6 * box)
         lm_err_set(err,
                    "bias.fit.catalogue = %s: Header/BoxSize is %g Mpc/h; the particles' box "
@@ -128,139 +98,21 @@ static bool target(const struct params *p, struct fit_set *fs, int64_t n_loc, do
     else if (h.n == 0)
         lm_err_set(err, "bias.fit.catalogue = %s: no halo of mass >= bias.fit.min_mass = %g", path,
                    p->bias.fit.min_mass);
-    if (!comm_agree_soft(comm, err)) {
-        bias_haloes_free(&h);
-        return false;
-    }
-    int n = fs->n_t;
-    int64_t x0 = fs->dec.box.lo[0], per = (int64_t)n * n;
-    double M = 0;
-    for (int64_t i = 0; i < h.n; i++) {
-        int64_t c[3];
-        for (int d = 0; d < 3; d++)
-            c[d] = decomp_cell_index(h.pos[3 * i + d], n, box);
-        M += h.mass[i];
-        int64_t at = (c[0] - x0) * per + c[1] * n + c[2];
-        if (at >= 0 && at < n_loc)
-            fs->delta_true[at] += h.mass[i];
-    }
-    double mean = M / ((double)per * n);
-    for (int64_t c = 0; c < n_loc; c++)
-        fs->delta_true[c] = fs->delta_true[c] / mean - 1;
-    msg_info("bias-fit: %s: %lld haloes of mass >= %g, mean mass per cell %.6g [1e10 Msun/h]", path,
-             (long long)h.n, p->bias.fit.min_mass, mean);
-    bias_haloes_free(&h);
-    return true;
-}
-
-static uint64_t batch_of(int64_t gcell, uint64_t key, int nb)
-{
-    return bias_hash((uint64_t)gcell ^ key) % (uint64_t)nb;
-}
-
-/* Order of the sampled particles: by batch, cell, ID. */
-struct sort_key {
-    uint64_t batch, cell, id;
-    int64_t at;
-};
-static int cmp_key(const void *a, const void *b)
-{
-    const struct sort_key *x = a, *y = b;
-    if (x->batch != y->batch)
-        return x->batch < y->batch ? -1 : 1;
-    if (x->cell != y->cell)
-        return x->cell < y->cell ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Batches, the sorted training arrays and the per-batch constants. */
-static bool arrange(const struct params *p, struct fit_set *fs, const struct particles *q,
-                    const float *xin, int n_in, int64_t n_loc, double n_part, double box,
-                    MPI_Comm comm)
-{
-    int n = fs->n_t;
-    int64_t x0 = fs->dec.box.lo[0], per = (int64_t)n * n;
-    double ns = (double)q->n;
-    comm_sum_double_ordered(comm, &ns, 1);
-    long nb = lround(ns / (double)p->bias.fit.batch_particles);
-    int n_b = (int)(nb < 1 ? 1 : nb > 1000000 ? 1000000 : nb);
-    uint64_t key = bias_hash((uint64_t)p->bias.fit.seed + 1);
-    struct sort_key *k = lm_malloc("bias.fit", (size_t)(q->n ? q->n : 1) * sizeof *k);
-    for (int64_t i = 0; i < q->n; i++) {
-        int64_t c[3];
-        for (int d = 0; d < 3; d++)
-            c[d] = decomp_cell_index(q->x[d][i], n, box);
-        int64_t loc = (c[0] - x0) * per + c[1] * n + c[2];
-        CHECK(loc >= 0 && loc < n_loc, "bias-fit: a sampled particle outside this rank's slab");
-        k[i] = (struct sort_key){batch_of(loc + x0 * per, key, n_b), (uint64_t)loc, q->id[i], i};
-    }
-    qsort(k, (size_t)q->n, sizeof *k, cmp_key);
-    fs->x = lm_malloc("bias.fit.x", (size_t)(q->n ? q->n : 1) * n_in * sizeof(float));
-    fs->cell = lm_malloc("bias.fit", (size_t)(q->n ? q->n : 1) * sizeof(int64_t));
-    fs->start = lm_calloc("bias.fit", (size_t)n_b + 1, sizeof(int64_t));
-    fs->n_batch = lm_calloc("bias.fit", (size_t)n_b, sizeof(double));
-    fs->empty = lm_calloc("bias.fit", (size_t)n_b, sizeof(double));
-    char *used = lm_calloc("bias.fit", (size_t)(n_loc ? n_loc : 1), 1);
-    for (int64_t i = 0; i < q->n; i++) {
-        memcpy(fs->x + i * n_in, xin + k[i].at * n_in, (size_t)n_in * sizeof(float));
-        fs->cell[i] = (int64_t)k[i].cell;
-        fs->start[k[i].batch + 1]++;
-        fs->n_batch[k[i].batch] += 1;
-        used[k[i].cell] = 1;
-    }
-    for (int b = 0; b < n_b; b++)
-        fs->start[b + 1] += fs->start[b];
-    for (int64_t c = 0; c < n_loc; c++)
-        if (!used[c]) {
-            double t = -1 - fs->delta_true[c];
-            fs->empty[batch_of(c + x0 * per, key, n_b)] += t * t;
-        }
-    comm_sum_double_ordered(comm, fs->n_batch, n_b);
-    lm_free(used);
-    lm_free(k);
-    fs->d = (struct bias_fit_data){.n_in = n_in,
-                                   .n = q->n,
-                                   .x = fs->x,
-                                   .cell = fs->cell,
-                                   .n_batches = n_b,
-                                   .start = fs->start,
-                                   .delta_true = fs->delta_true,
-                                   .empty = fs->empty,
-                                   .n_batch = fs->n_batch,
-                                   .A = (double)per * n / (n_part * p->bias.fit.subsample)};
-    msg_info("bias-fit: %.0f sampled particles (%.4g of %.0f) in %d batches of a %d^3 mesh", ns,
-             p->bias.fit.subsample, n_part, n_b, n);
-    return true;
-}
-
-static void fit_set_free(struct fit_set *fs)
-{
-    lm_free(fs->x);
-    lm_free(fs->cell);
-    lm_free(fs->start);
-    lm_free(fs->delta_true);
-    lm_free(fs->empty);
-    lm_free(fs->n_batch);
-    decomp_destroy(&fs->dec);
-}
-
-/* The training set from the particles and the site inputs. */
-static bool build_set(const struct params *p, struct fit_set *fs, struct particles *parts,
-                      const struct snapshot_header *hdr, const struct fft_layout *layout,
-                      const float *site_in, int n_in, MPI_Comm comm, struct lm_err *err)
-{
+    bool ok = comm_agree_soft(comm, err);
+    if (ok)
+        msg_info("bias-fit: %s: %lld haloes of mass >= %g", path, (long long)h.n,
+                 p->bias.fit.min_mass);
+    struct bias_fit_setup s = {.n_mesh = train_mesh(p),
+                               .subsample = p->bias.fit.subsample,
+                               .batch_particles = p->bias.fit.batch_particles,
+                               .seed = (uint64_t)p->bias.fit.seed,
+                               .box = box,
+                               .n_part = (double)hdr->n_total[1]};
     timer_start("bias.fit.setup");
-    double box = hdr->box_size;
-    struct particles *q = sample(p, parts, fs, box, comm);
-    int64_t n_loc = (fs->dec.box.hi[0] - fs->dec.box.lo[0]) * (int64_t)fs->n_t * fs->n_t;
-    fs->delta_true = lm_calloc("bias.fit", (size_t)(n_loc ? n_loc : 1), sizeof(double));
-    float *xin = lm_malloc("bias.fit", (size_t)(q->n ? q->n : 1) * n_in * sizeof(float));
-    bool ok = lagrangian_fetch(layout, n_in, site_in, q->n, q->id, xin, comm, err) &&
-              target(p, fs, n_loc, box, comm, err) &&
-              arrange(p, fs, q, xin, n_in, n_loc, (double)hdr->n_total[1], box, comm);
-    lm_free(xin);
-    particles_destroy(&q);
+    ok = ok &&
+         bias_fit_set_create(fs, &s, parts, layout, site_in, n_in, h.n, h.pos, h.mass, comm, err);
     timer_stop("bias.fit.setup");
+    bias_haloes_free(&h);
     return ok;
 }
 
@@ -318,6 +170,41 @@ static bool write_model(const struct params *p, struct bias_model *m, MPI_Comm c
     return ok;
 }
 
+/* bias_fit_check.hdf5: batch 0's inputs, the loss and gradient at theta without the integral
+ * term and with ε of epoch 2, for a check against an independent implementation. One rank. */
+static bool write_check(const struct params *p, const struct bias_fit_set *fs, const double *theta,
+                        int np, MPI_Comm comm, struct lm_err *err)
+{
+    if (comm_size(comm) != 1)
+        lm_err_set(err, "bias.fit.write_check needs one rank (found %d)", comm_size(comm));
+    if (!comm_agree_soft(comm, err))
+        return false;
+    const struct bias_fit_data *d = &fs->d;
+    int64_t i0 = d->start[0], n = d->start[1] - i0, ni = d->n_in;
+    double *buf = lm_calloc("bias.fit", (size_t)(n * (ni + 2) + 4 * np + 1), sizeof *buf);
+    double *x = buf, *dt = x + n * ni, *cell = dt + n, *g0 = cell + n, *g2 = g0 + np;
+    for (int64_t i = 0; i < n * ni; i++)
+        x[i] = d->x[i0 * ni + i];
+    for (int64_t i = 0; i < n; i++) {
+        cell[i] = (double)d->cell[i0 + i];
+        dt[i] = d->delta_true[d->cell[i0 + i]];
+    }
+    double eps = bias_epsilon(2), l0 = bias_fit_batch(d, 0, theta, 0, g0, comm);
+    double l2 = bias_fit_batch(d, 0, theta, eps, g2, comm);
+    double scalars[6] = {d->A, d->n_batch[0], d->empty[0], eps, l0, l2};
+    const char *names[7] = {"theta", "x", "delta_true", "cell", "grad0", "grad2", "scalars"};
+    const int64_t sizes[7] = {np, n * ni, n, n, np, np, 6};
+    const double *data[7] = {theta, x, dt, cell, g0, g2, scalars};
+    char path[PARAMS_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/bias_fit_check.hdf5", p->output.dir);
+    bool ok = bias_io_write_arrays(path, 7, names, sizes, data, comm, err);
+    if (ok)
+        msg_info("bias-fit: wrote %s (batch 0: %lld particles, loss %.10g / %.10g)", path,
+                 (long long)n, l0, l2);
+    lm_free(buf);
+    return ok;
+}
+
 bool stage_bias_fit(const struct params *p, MPI_Comm comm, struct lm_err *err)
 {
     if (!fit_check(p, comm, err))
@@ -331,13 +218,15 @@ bool stage_bias_fit(const struct params *p, MPI_Comm comm, struct lm_err *err)
     bool owned;
     struct particles *parts =
         site_in ? stage_bias_particles(&r, &hdr, &owned, input, sizeof input, err) : NULL;
-    struct fit_set fs = {.n_t = train_mesh(p)};
+    struct bias_fit_set fs = {0};
     bool ok = parts && build_set(p, &fs, parts, &hdr, &layout, site_in, m->n_in, comm, err);
     particles_destroy(&parts);
     lm_free(site_in);
     int np = (int)bias_n_params(m);
     double *theta = lm_malloc("bias.fit", (size_t)np * sizeof *theta);
     ok = ok && initial(p, m, theta, comm, err);
+    if (ok && p->bias.fit.write_check)
+        ok = write_check(p, &fs, theta, np, comm, err);
     if (ok) {
         struct bias_fit_options o = {.epochs = (int)p->bias.fit.epochs,
                                      .lr = p->bias.fit.lr,
@@ -351,8 +240,7 @@ bool stage_bias_fit(const struct params *p, MPI_Comm comm, struct lm_err *err)
         bias_params_set(m, theta);
         ok = write_model(p, m, comm, err);
     }
-    if (fs.delta_true || fs.x)
-        fit_set_free(&fs);
+    bias_fit_set_destroy(&fs);
     lm_free(theta);
     bias_model_destroy(&m);
     return ok;

@@ -167,6 +167,55 @@ static bool write_model_file(hid_t f, const struct bias_model *m, const char *co
     return ok;
 }
 
+/* Write a file through "<path>.tmp" with fn (rank 0 only). */
+static void write_file(const char *path, bool (*fn)(hid_t f, const void *ctx), const void *ctx,
+                       struct lm_err *err)
+{
+    h5io_quiet();
+    char tmp[H5IO_PATH_MAX + 8];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        lm_err_set(err, "%s: file name too long", path);
+    hid_t f = lm_err_ok(err) ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    bool ok = f >= 0 && fn(f, ctx);
+    if (f >= 0 && H5Fclose(f) < 0)
+        ok = false;
+    if (ok && rename(tmp, path) != 0)
+        ok = false;
+    if (!ok) {
+        unlink(tmp);
+        if (lm_err_ok(err))
+            lm_err_set(err, "cannot write %s", path);
+    }
+}
+
+struct arrays {
+    int n;
+    const char *const *names;
+    const int64_t *sizes;
+    const double *const *data;
+};
+
+static bool write_arrays_file(hid_t f, const void *ctx)
+{
+    const struct arrays *a = ctx;
+    bool ok = true;
+    for (int i = 0; i < a->n && ok; i++) {
+        hsize_t d = (hsize_t)a->sizes[i];
+        ok = write_ds(f, a->names[i], H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &d, a->data[i]);
+    }
+    return ok;
+}
+
+bool bias_io_write_arrays(const char *path, int n, const char *const *names,
+                          const int64_t *sizes, const double *const *data, MPI_Comm comm,
+                          struct lm_err *err)
+{
+    struct arrays a = {n, names, sizes, data};
+    if (comm_rank(comm) == 0)
+        write_file(path, write_arrays_file, &a, err);
+    return comm_agree_soft(comm, err);
+}
+
 bool bias_io_write_model(const char *path, const struct bias_model *m, const char *config,
                          MPI_Comm comm, struct lm_err *err)
 {

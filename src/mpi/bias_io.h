@@ -36,6 +36,12 @@ struct bias_model *bias_io_read_model(const char *path, MPI_Comm comm, struct lm
 bool bias_io_write_model(const char *path, const struct bias_model *m, const char *config,
                          MPI_Comm comm, struct lm_err *err);
 
+/** Write n one-dimensional double datasets names[i] of sizes[i] values (rank 0's arrays) into a
+ *  new file path (rank 0, through "<path>.tmp"). @return the agreed outcome. Collective. */
+bool bias_io_write_arrays(const char *path, int n, const char *const *names,
+                          const int64_t *sizes, const double *const *data, MPI_Comm comm,
+                          struct lm_err *err);
+
 /** Haloes of a catalogue. */
 struct bias_haloes {
     int64_t n;    /**< haloes kept */
