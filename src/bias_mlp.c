@@ -194,6 +194,13 @@ void bias_orth_apply(const struct bias_model *m, int64_t n, const float *feat, f
 
 /* ---- float inference --------------------------------------------------------------------- */
 
+/* The GELU kernels are built without assuming floating-point traps, so that GCC vectorises them
+ * (IEEE results are unchanged: lemur never enables traps). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 /* e^x in float for the vectorised GELU: Cody-Waite reduction x = k ln2 + r, |r| <= ln2 / 2, and
  * Cephes' degree-6 polynomial of expf (relative error ~1e-7); x is clamped to the normal range. */
 static inline float exp_simd(float x)
@@ -228,6 +235,18 @@ static inline float gelu_f(float x)
     return 0.5f * x * (1.0f + (z < 0 ? -e : e));
 }
 
+/* v = GELU(v) for count values. */
+static void gelu_rows(float *v, size_t count)
+{
+#pragma omp simd
+    for (size_t e = 0; e < count; e++)
+        v[e] = gelu_f(v[e]);
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
 /* One block of rows: h = GELU(x Wᵀ + b) layer by layer. a, b2: rows × BIAS_WIDTH floats. */
 static void forward_block(const struct bias_model *m, int rows, const float *x, float *a, float *t,
                           float *y)
@@ -240,10 +259,7 @@ static void forward_block(const struct bias_model *m, int rows, const float *x, 
             memcpy(dst + (size_t)r * BIAS_WIDTH, m->b[l], BIAS_WIDTH * sizeof(float));
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, BIAS_WIDTH, in, 1.0f, src, in,
                     m->w[l], in, 1.0f, dst, BIAS_WIDTH);
-        size_t count = (size_t)rows * BIAS_WIDTH;
-#pragma omp simd
-        for (size_t e = 0; e < count; e++)
-            dst[e] = gelu_f(dst[e]);
+        gelu_rows(dst, (size_t)rows * BIAS_WIDTH);
         src = dst;
     }
     const float *wl = m->w[BIAS_N_LAYERS - 1];
