@@ -206,9 +206,8 @@ static bool write_arrays_file(hid_t f, const void *ctx)
     return ok;
 }
 
-bool bias_io_write_arrays(const char *path, int n, const char *const *names,
-                          const int64_t *sizes, const double *const *data, MPI_Comm comm,
-                          struct lm_err *err)
+bool bias_io_write_arrays(const char *path, int n, const char *const *names, const int64_t *sizes,
+                          const double *const *data, MPI_Comm comm, struct lm_err *err)
 {
     struct arrays a = {n, names, sizes, data};
     if (comm_rank(comm) == 0)

@@ -38,9 +38,8 @@ bool bias_io_write_model(const char *path, const struct bias_model *m, const cha
 
 /** Write n one-dimensional double datasets names[i] of sizes[i] values (rank 0's arrays) into a
  *  new file path (rank 0, through "<path>.tmp"). @return the agreed outcome. Collective. */
-bool bias_io_write_arrays(const char *path, int n, const char *const *names,
-                          const int64_t *sizes, const double *const *data, MPI_Comm comm,
-                          struct lm_err *err);
+bool bias_io_write_arrays(const char *path, int n, const char *const *names, const int64_t *sizes,
+                          const double *const *data, MPI_Comm comm, struct lm_err *err);
 
 /** Haloes of a catalogue. */
 struct bias_haloes {
