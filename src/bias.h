@@ -14,7 +14,8 @@
  * columns in decreasing eigenvalue within each block (δ/∇²δ first).
  *
  * Network. (2 n_R + 1) → 64 → 64 → 64 → 64 → 64 → 1, fully connected, exact GELU
- * x Φ(x) = x (1 + erf(x/√2)) / 2 after each hidden layer, linear output y = log10 f. Layer l has
+ * x Φ(x) = x (1 + erf(x/√2)) / 2 after each hidden layer (erf from glibc's vector math library),
+ * linear output y = log10 f. Layer l has
  * weights W_l [out][in] (PyTorch's nn.Linear layout) and biases b_l [out]. Inference runs in float
  * with OpenBLAS sgemm; training in double (dgemm) with a hand-written backward pass.
  *
