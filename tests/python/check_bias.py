@@ -445,6 +445,27 @@ def case_bad_models(d, par, out):
                if r.stderr.strip() else "")
     r = run("bias", par, "bias.model=", expect_ok=False)
     report("bias.model empty: a clear message", r.returncode != 0 and "bias.model" in r.stderr)
+    r = run("bias-fit", par, "bias.scales=[]", expect_ok=False)
+    report("bias.scales empty: refused by name", r.returncode != 0 and "bias.scales" in r.stderr)
+    r = run("bias", par, f"bias.model={d}/teacher.h5", "bias.assignment=tsc", expect_ok=False)
+    report("bias.assignment = tsc: refused by name", r.returncode != 0 and
+           "bias.assignment" in r.stderr)
+
+
+def case_in_memory(d, par, out):
+    """lemur run [ic, bias]: the linear field and the particles handed over in memory (no field
+    file) give the spectra of the standalone command reading the files."""
+    o = os.path.join(d, "mem")
+    r = run("run", par, "run.stages=[ic,bias]", "ic.write_field=false", f"output.dir={o}",
+            f"bias.model={d}/teacher.h5", "bias.n_mesh=15", ranks=2)
+    if r.returncode:
+        return report("lemur run [ic, bias] in memory", False)
+    f = run("bias", par, f"bias.model={d}/teacher.h5", "bias.n_mesh=15", f"output.dir={d}/file",
+            *inputs(out))
+    with h5py.File(f"{o}/bias_power.hdf5", "r") as a, h5py.File(f"{d}/file/bias_power.hdf5") as b:
+        e = max(np.nanmax(np.abs(a[k][:] / b[k][:] - 1)) for k in ("P_hh", "P_hm", "P_mm"))
+    report("lemur run [ic, bias] in memory (2 ranks) = lemur bias from the files",
+           f.returncode == 0 and e < 1e-12 and "taken from memory" in r.stdout, f"{e:.1e}")
 
 
 def main():
@@ -458,6 +479,7 @@ def main():
         case_gradient(TMP, par, out, th)
         case_fit_invariance(TMP, par, out)
         case_bad_models(TMP, par, out)
+        case_in_memory(TMP, par, out)
     case_planted(TMP)
     print(f"cases: passed={results['passed']} failed={results['failed']}")
     if results["failed"] == 0:
