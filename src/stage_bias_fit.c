@@ -15,13 +15,14 @@
  *   training   bias.fit.epochs epochs of Adam (src/bias_fit_plan.h), from PyTorch's initial law
  *              (seeded) or from the weights of bias.fit.init.
  * Writes the model file bias.fit.output (else output.dir/bias_model.hdf5) with the loss per epoch,
- * and bias_fit_loss.txt under output.dir.
+ * and bias_fit_loss.txt under output.dir; with bias.fit.write_check (one rank) also
+ * bias_fit_check.hdf5: batch 0's inputs, θ, and its loss and gradient without and with the
+ * integral term (ε of epoch 2), for checks against an independent implementation.
  */
 #include "stage_bias.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -30,9 +31,6 @@
 #include "bias_plan.h"
 #include "mpi/bias_io.h"
 #include "mpi/comm.h"
-#include "mpi/decomp.h"
-#include "mpi/lagrangian.h"
-#include "mpi/migrate.h"
 #include "mpi/params_load.h"
 #include "mpi/snapshot.h"
 #include "run.h"
