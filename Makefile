@@ -24,7 +24,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= $(OPT)
 CFLAGS += -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -fopenmp \
           -Isrc $(PKG_CFLAGS)
-LDLIBS = -lfftw3f_mpi -lfftw3_mpi -lfftw3f_omp -lfftw3_omp $(PKG_LIBS) -ldnnl -lm
+LDLIBS = -lfftw3f_mpi -lfftw3_mpi -lfftw3f_omp -lfftw3_omp -lopenblas $(PKG_LIBS) -ldnnl -lm
 LDFLAGS += -fopenmp
 
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/mpi/*.c))

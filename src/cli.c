@@ -3,6 +3,7 @@
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
 #include "run.h"
+#include "stage_bias.h"
 #include "stages.h"
 #include "timer.h"
 #include "version.h"
@@ -28,6 +29,12 @@ static const struct command run_command_entry = {
     run_pipeline, 2};
 
 static const struct command other_commands[] = {
+    {"bias-fit", "train the Lagrangian-bias network on a halo catalogue",
+     "Fits the network of lemur bias (Wu, Munoz & Eisenstein 2023) to the mass-weighted halo\n"
+     "field of bias.fit.catalogue on a bias.fit.n_mesh^3 mesh, from the linear field (bias.field)\n"
+     "and the final particles (bias.input), with Adam over fixed random batches of cells, and\n"
+     "writes the model file (bias.fit.output) with its loss per epoch.",
+     stage_bias_fit, 1},
     {"compare", "compare two snapshots: r(k), 1 - r^2, T(k)",
      "Measures the auto and cross spectra of power.input (A) and power.reference (B).",
      stage_compare, 1},

@@ -110,6 +110,31 @@ struct superres_params {
     long tile;              /**< output tile side (multiple of 8); 0 = automatic */
 };
 
+struct bias_fit_params {
+    const char *catalogue; /**< halo catalogue (fof_tab); "" = output.dir/fof_tab.hdf5 */
+    double min_mass;       /**< haloes kept [1e10 Msun/h] */
+    long n_mesh;           /**< training mesh; 0: box.n / 2 */
+    long epochs;
+    double lr, lr_decay;
+    long batch_particles; /**< sampled particles per batch (about) */
+    double subsample;     /**< fraction of the particles sampled */
+    long seed;
+    const char *output; /**< model file written; "" = output.dir/bias_model.hdf5 */
+    const char *init;   /**< model whose layers start the fit; "" = random */
+    bool write_check;   /**< write the first batch's loss and gradient (one rank) */
+};
+
+struct bias_params {
+    const char *model; /**< model file of lemur bias */
+    const char *field; /**< linear field file; "" = the run's field or its ic_field.hdf5 */
+    const char *input; /**< final particles; "" = the run's particles or their snapshot */
+    struct real_list scales;
+    long n_mesh;            /**< halo-field mesh; 0: box.n */
+    const char *assignment; /**< ngp | cic */
+    bool write_sites;
+    struct bias_fit_params fit;
+};
+
 struct output_params {
     const char *dir;
     long snapshot_files;
@@ -132,6 +157,7 @@ struct params {
     struct jerald_params jerald;
     struct fof_params fof;
     struct superres_params superres;
+    struct bias_params bias;
     struct output_params output;
     struct run_params run;
     struct config *cfg; /**< the finalized configuration (dynamic keys, echo) */

@@ -6,6 +6,7 @@
 #include "mesh.h"
 #include "mpi/comm.h"
 #include "mpi/params_load.h"
+#include "stage_bias.h"
 #include "stage_ic.h"
 #include "stages.h"
 #include "timer.h"
@@ -35,6 +36,10 @@ static unsigned fof_uses(const struct params *p) { return *p->fof.input ? 0u : R
 static unsigned superres_uses(const struct params *p)
 {
     return *p->superres.model && !*p->superres.hr_input ? RUN_FIELD : 0u;
+}
+static unsigned bias_uses(const struct params *p)
+{
+    return (*p->bias.field ? 0u : RUN_FIELD) | (*p->bias.input ? 0u : RUN_PARTICLES);
 }
 
 /* clang-format off */
@@ -69,6 +74,12 @@ const struct stage run_stages[] = {
      "Runs the generator network of superres.model (Kodi Ramanah et al. 2020) on the HR linear\n"
      "density (from ic in memory, or its file) and the LR density painted from superres.lr_input,\n"
      "tiled over the ranks, and writes the HR density with its P(k) and r(k) against the LR field."},
+    {"bias", stage_bias, RUN_FIELD | RUN_PARTICLES, 0, bias_uses, stage_bias_check,
+     "Lagrangian-bias halo field: features, network weights, spectra",
+     "Computes the features of the linear field (the run's, or bias.field) at the model's\n"
+     "smoothing scales, the network's weight f of every Lagrangian site (bias.model; Wu, Munoz\n"
+     "& Eisenstein 2023), carries f to the final particles by ID and writes the halo field's\n"
+     "auto and halo-matter spectra (bias_power.hdf5, .txt). lemur bias-fit trains a model."},
 };
 /* clang-format on */
 const int run_n_stages = (int)(sizeof run_stages / sizeof run_stages[0]);

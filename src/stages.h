@@ -81,8 +81,8 @@ bool stage_fof(struct run *r, struct lm_err *err);
 
 /** superres: the super-resolution generator (Kodi Ramanah et al. 2020) of superres.model on the
  *  HR linear density and the LR evolved density; writes superres.hdf5, superres_power.* and
- *  superres_cross.* under output.dir (stage_superres.c). Does nothing without superres.model.
- *  Collective. */
+ *  superres_cross.* under output.dir (stage_superres.c). Skipped, saying so, without
+ * superres.model. Collective. */
 bool stage_superres(struct run *r, struct lm_err *err);
 /** superres: superres.lr_input set, superres.tile, the network file and its inputs, box.n a
  *  multiple of the LR scale times 4, the LR input's box. */

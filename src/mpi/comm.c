@@ -138,6 +138,20 @@ void comm_sum_int64(MPI_Comm comm, int64_t *v, int n)
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_SUM, comm));
 }
 
+void comm_sum_double_ordered(MPI_Comm comm, double *v, int n)
+{
+    int P = comm_size(comm);
+    double *all = lm_malloc("comm.ordered", (size_t)P * (n ? n : 1) * sizeof *all);
+    MPI_CHECK(MPI_Allgather(v, n, MPI_DOUBLE, all, n, MPI_DOUBLE, comm));
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int r = 0; r < P; r++)
+            s += all[(size_t)r * n + i];
+        v[i] = s;
+    }
+    lm_free(all);
+}
+
 void comm_max_double(MPI_Comm comm, double *v, int n)
 {
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_MAX, comm));

@@ -63,6 +63,9 @@ void comm_sum_double(MPI_Comm comm, double *v, int n);
 void comm_sum_int64(MPI_Comm comm, int64_t *v, int n);
 void comm_max_double(MPI_Comm comm, double *v, int n);
 void comm_min_double(MPI_Comm comm, double *v, int n);
+/** In-place sum of v[0 .. n) over the ranks, added in rank order (rank 0's values first), so the
+ *  result is the same from run to run at a given rank count. Collective. */
+void comm_sum_double_ordered(MPI_Comm comm, double *v, int n);
 /** Logical and of ok over comm. Collective. */
 bool comm_all(MPI_Comm comm, bool ok);
 void comm_barrier(MPI_Comm comm);

@@ -152,7 +152,7 @@ with h5py.File("field_box.hdf5", "a") as f:
 PY
 refuse "info: box.n 17" "box.n = 17 is not usable for the white noise: expected an even number" . "$LEMUR" info good.yml box.n=17
 refuse "info: box.n 97" "box.n = 97 is not usable for the white noise" . "$LEMUR" info good.yml box.n=97
-refuse "info: an unknown stage" "run.stages[1] = 'bias' is not a stage" . "$LEMUR" info good.yml "run.stages=[ic, bias]"
+refuse "info: an unknown stage" "run.stages[1] = 'shear' is not a stage" . "$LEMUR" info good.yml "run.stages=[ic, shear]"
 refuse "info: no stage" "run.stages is empty" . "$LEMUR" info good.yml "run.stages=[]"
 refuse "info: a stage twice" "run.stages lists 'ic' twice (items 0 and 1)" . "$LEMUR" info good.yml "run.stages=[ic, ic, power]"
 refuse "info: stages out of order" "run.stages: 'ic' comes after 'power'" . "$LEMUR" info good.yml "run.stages=[power, ic]"

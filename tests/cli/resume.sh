@@ -134,8 +134,8 @@ expect_fail "the refusal says how to go on" "run.resume=false" \
     "$LEMUR" run run.yml run.resume=true ic.seed=7
 expect_fail "an unknown stage is refused" "run.stages[1] = 'foo' is not a stage" \
     "$LEMUR" run run.yml "run.stages=[ic,foo]"
-expect_fail "a stage lemur does not have is refused" "run.stages[1] = 'bias' is not a stage" \
-    "$LEMUR" run run.yml "run.stages=[ic,bias]" output.dir=bias
+expect_fail "a stage lemur does not have is refused" "run.stages[1] = 'shear' is not a stage" \
+    "$LEMUR" run run.yml "run.stages=[ic,shear]" output.dir=bias
 expect_fail "a misspelt stage suggests the nearest" "did you mean 'power'?" \
     "$LEMUR" run run.yml "run.stages=[ic,pwer]" output.dir=bias
 expect_fail "a stage listed twice is refused" "run.stages lists 'ic' twice" \

@@ -66,6 +66,64 @@ def same_model(a, b):
                    for n in names for t in ("style_weight", "style_bias", "weight", "bias"))
 
 
+def bias_cases(tmp):
+    """--from bias: a state_dict of the Lagrangian-bias nn.Sequential and its orthogonalisation."""
+    torch.manual_seed(4)
+    layers = []
+    for i in range(5):
+        layers += [torch.nn.Linear(7 if i == 0 else 64, 64), torch.nn.GELU()]
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(64, 1))
+    sd = net.state_dict()
+    rng = np.random.default_rng(2)
+    orth = {"scales": np.array([1.0, 2.83, 8.0]), "V": rng.normal(size=(9, 7)),
+            "Lambda": rng.uniform(0.5, 2, 7)}
+    pt, npz, h5 = (os.path.join(tmp, n) for n in ("bias_sd.pt", "bias_orth.npz", "bias.h5"))
+
+    def conv(state, o, expect=None, what=""):
+        torch.save(state, pt)
+        np.savez(npz, **o)
+        r = subprocess.run([PYTHON, CONVERT, "--from", "bias", "--orth", npz, pt, h5],
+                           capture_output=True, text=True)
+        msg = (r.stdout + r.stderr).strip()
+        if expect is None:
+            return r.returncode, msg
+        check(r.returncode == 1 and expect in msg, "bias: %s refused: %s" % (what, msg))
+
+    rc, msg = conv({"state_dict": {"module." + k: v for k, v in sd.items()}}, orth)
+    ok = rc == 0
+    if ok:
+        with h5py.File(h5, "r") as f:
+            ok = f.attrs["format"] == "lemur-bias-mlp" and np.array_equal(f["orth/V"][()], orth["V"]) \
+                and np.array_equal(f["orth/Lambda"][()], orth["Lambda"]) \
+                and np.array_equal(f["scales"][()], orth["scales"]) \
+                and list(f["orth/kept"][()]) == [0, 1, 2, 3, 0, 1, 2] \
+                and all(np.array_equal(f["mlp/weight_%d" % i][()], sd["%d.weight" % (2 * i)].numpy())
+                        and np.array_equal(f["mlp/bias_%d" % i][()], sd["%d.bias" % (2 * i)].numpy())
+                        for i in range(6))
+    check(ok, "bias: a state_dict (under 'state_dict', 'module.' prefix) and its orthogonalisation "
+          "convert, every tensor unchanged: " + msg)
+    bad = dict(sd)
+    bad["4.weight"] = torch.ones(64, 63)
+    conv(bad, orth, "tensor 4.weight has shape (64, 63), expected (64, 64)", "a wrongly shaped layer")
+    bad = dict(sd)
+    bad["10.bias"] = torch.tensor([float("nan")])
+    conv(bad, orth, "tensor 10.bias holds a non-finite value at index [0]", "a NaN bias")
+    bad = dict(sd)
+    del bad["6.bias"]
+    conv(bad, orth, "missing tensors: 6.bias", "a missing tensor")
+    conv(sd, dict(orth, V=orth["V"][:, :6]), "tensor V has shape (9, 6), expected (9, 7)",
+         "a wrongly shaped V")
+    lam = orth["Lambda"].copy()
+    lam[3] = -1
+    conv(sd, dict(orth, Lambda=lam), "Lambda[3] = -1; expected > 0", "a negative eigenvalue")
+    vv = orth["V"].copy()
+    vv[2, 1] = np.inf
+    conv(sd, dict(orth, V=vv), "tensor V holds a non-finite value at index [2, 1]", "an infinite V")
+    torch.save(sd, pt)
+    r = subprocess.run([PYTHON, CONVERT, "--from", "bias", pt, h5], capture_output=True, text=True)
+    check(r.returncode == 1 and "needs --orth" in r.stderr, "bias: no --orth refused: " + r.stderr.strip())
+
+
 def main():
     tmp = os.environ.get("LEMUR_TMP") or tempfile.mkdtemp()
     os.makedirs(tmp, exist_ok=True)
@@ -146,6 +204,7 @@ def main():
               + " ".join(l.strip() for l in out.splitlines() if "shape" in l))
     else:
         check(False, "driver %s not built" % DRIVER)
+    bias_cases(tmp)
     print("cases: passed=%d failed=%d" % (passed, failed))
     return 1 if failed else 0
 
