@@ -21,10 +21,17 @@
  *
  * Training loss of one batch (Wu et al. 2023, sec. 2.3), over the cells c of the batch and its
  * sampled particles i (a fraction s of all, their sums scaled by 1/s):
- *   L = Σ_c (δ_c − δ_true,c)² + Σ_i max(0, −5 − y_i)⁴ + (Σ_i f_i / N_batch − 1)² / ε²,
- *   1 + δ_c = (N_cells / N_part) (1/s) Σ_{i in c} f_i;
- * the middle term keeps log10 f from running below −5 in empty regions; the last is off in the
- * first epoch (bias_epsilon).
+ *   L = Σ_c (δ_c − δ_true,c)² + Σ_i max(0, −5 − y_i)⁴ + (Σ_i f_i / N_batch − F_b)² / ε²,
+ *   1 + δ_c = A Σ_{i in c} f_i,  A = (N_cells / N_part) (1/s),
+ *   F_b = Σ_c (1 + δ_true,c) / (A N_batch)   (all cells of the batch, empty ones included);
+ * the middle term keeps log10 f from running below −5 in empty regions (the paper's (y + 5)⁴,
+ * one-sided: taken literally it would pull every y to −5); the last is off in the first epoch
+ * (bias_epsilon). The paper writes the integral term with F_b = 1, the box's mean of f; lemur
+ * asks each batch for the mean f its own cells' target implies, which is 1 for a batch as dense
+ * as the box. A batch is a random set of cells whose halo mass scatters about its matter by far
+ * more than ε = 1e−4 (tens of % for batches of a few hundred cells of a biased target), and
+ * F_b = 1 in every batch can then only be met by f = 1 everywhere: a fit drifts to b = 1. With
+ * F_b the term is Σ_c (δ_c − δ_true,c) / (A N_batch), zero at the least-squares optimum.
  */
 #ifndef LEMUR_BIAS_H
 #define LEMUR_BIAS_H

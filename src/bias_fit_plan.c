@@ -124,10 +124,10 @@ double bias_fit_batch(const struct bias_fit_data *d, int b, const double *theta,
         i = j;
     }
     comm_sum_double_ordered(comm, s, 3);
-    double nb = d->n_batch[b], mean = s[0] / nb;
-    double loss = s[1] + s[2] + (eps > 0 ? (mean - 1) * (mean - 1) / (eps * eps) : 0);
+    double nb = d->n_batch[b], dm = s[0] / nb - d->f_batch[b];
+    double loss = s[1] + s[2] + (eps > 0 ? dm * dm / (eps * eps) : 0);
     if (grad) {
-        double dint = eps > 0 ? 2 * (mean - 1) / (eps * eps * nb) : 0;
+        double dint = eps > 0 ? 2 * dm / (eps * eps * nb) : 0;
         for (int64_t i = 0; i < n; i++) {
             double f = pow(10.0, y[i]), r = y[i] < -5 ? -5 - y[i] : 0;
             dy[i] = (dy[i] + dint) * f * M_LN10 - 4 * r * r * r;
@@ -277,6 +277,7 @@ static bool arrange(const struct bias_fit_setup *s, struct bias_fit_set *fs,
     fs->start = lm_calloc("bias.fit", (size_t)n_b + 1, sizeof(int64_t));
     fs->n_batch = lm_calloc("bias.fit", (size_t)n_b, sizeof(double));
     fs->empty = lm_calloc("bias.fit", (size_t)n_b, sizeof(double));
+    fs->f_batch = lm_calloc("bias.fit", (size_t)n_b, sizeof(double));
     char *used = lm_calloc("bias.fit", (size_t)(n_loc ? n_loc : 1), 1);
     for (int64_t i = 0; i < q->n; i++) {
         memcpy(fs->x + i * n_in, xin + k[i].at * n_in, (size_t)n_in * sizeof(float));
@@ -287,12 +288,18 @@ static bool arrange(const struct bias_fit_setup *s, struct bias_fit_set *fs,
     }
     for (int b = 0; b < n_b; b++)
         fs->start[b + 1] += fs->start[b];
-    for (int64_t c = 0; c < n_loc; c++)
-        if (!used[c]) {
-            double t = -1 - fs->delta_true[c];
-            fs->empty[batch_of(c + x0 * per, key, n_b)] += t * t;
-        }
+    for (int64_t c = 0; c < n_loc; c++) {
+        uint64_t b = batch_of(c + x0 * per, key, n_b);
+        double t = -1 - fs->delta_true[c];
+        fs->f_batch[b] -= t;
+        if (!used[c])
+            fs->empty[b] += t * t;
+    }
     comm_sum_double_ordered(comm, fs->n_batch, n_b);
+    comm_sum_double_ordered(comm, fs->f_batch, n_b);
+    double A = (double)per * n / (s->n_part * s->subsample);
+    for (int b = 0; b < n_b; b++) /* Σ_c (1 + δ_true) / (A N_b): 1 for a batch like the box */
+        fs->f_batch[b] = fs->n_batch[b] > 0 ? fs->f_batch[b] / (A * fs->n_batch[b]) : 1;
     lm_free(used);
     lm_free(k);
     fs->d = (struct bias_fit_data){.n_in = n_in,
@@ -304,7 +311,8 @@ static bool arrange(const struct bias_fit_setup *s, struct bias_fit_set *fs,
                                    .delta_true = fs->delta_true,
                                    .empty = fs->empty,
                                    .n_batch = fs->n_batch,
-                                   .A = (double)per * n / (s->n_part * s->subsample)};
+                                   .f_batch = fs->f_batch,
+                                   .A = A};
     msg_info("bias-fit: %.0f sampled particles (%.4g of %.0f) in %d batches of a %d^3 mesh", ns,
              s->subsample, s->n_part, n_b, n);
     return true;
@@ -320,6 +328,7 @@ void bias_fit_set_destroy(struct bias_fit_set *fs)
     lm_free(fs->delta_true);
     lm_free(fs->empty);
     lm_free(fs->n_batch);
+    lm_free(fs->f_batch);
     decomp_destroy(&fs->dec);
     memset(fs, 0, sizeof *fs);
 }

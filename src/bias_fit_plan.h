@@ -40,6 +40,8 @@ struct bias_fit_data {
     const double *empty; /**< [n_batches] Σ (−1 − δ_true)² of this rank's cells of batch b that
                           *   hold no sampled particle */
     const double *n_batch; /**< [n_batches] sampled particles of batch b over all ranks */
+    const double *f_batch; /**< [n_batches] ⟨f⟩ of batch b that its cells' target asks for:
+                            *   Σ_{c in b} (1 + δ_true,c) / (A n_batch[b]), all ranks */
     double A;              /**< N_cells / (N_part s): 1 + δ_c = A Σ_{i in c} f_i */
 };
 
@@ -75,7 +77,7 @@ struct bias_fit_set {
     struct bias_fit_data d;
     float *x;
     int64_t *cell, *start;
-    double *delta_true, *empty, *n_batch;
+    double *delta_true, *empty, *n_batch, *f_batch;
     struct decomp dec; /**< the slabs of the training mesh */
 };
 

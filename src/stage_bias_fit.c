@@ -17,7 +17,8 @@
  * Writes the model file bias.fit.output (else output.dir/bias_model.hdf5) with the loss per epoch,
  * and bias_fit_loss.txt under output.dir; with bias.fit.write_check (one rank) also
  * bias_fit_check.hdf5: batch 0's inputs, θ, and its loss and gradient without and with the
- * integral term (ε of epoch 2), for checks against an independent implementation.
+ * integral term (ε of epoch 2), for checks against an independent implementation; scalars holds
+ * A, N_batch, the empty cells' Σ (−1 − δ_true)², ε, the two losses and the batch's target ⟨f⟩.
  */
 #include "stage_bias.h"
 
@@ -189,9 +190,9 @@ static bool write_check(const struct params *p, const struct bias_fit_set *fs, c
     }
     double eps = bias_epsilon(2), l0 = bias_fit_batch(d, 0, theta, 0, g0, comm);
     double l2 = bias_fit_batch(d, 0, theta, eps, g2, comm);
-    double scalars[6] = {d->A, d->n_batch[0], d->empty[0], eps, l0, l2};
+    double scalars[7] = {d->A, d->n_batch[0], d->empty[0], eps, l0, l2, d->f_batch[0]};
     const char *names[7] = {"theta", "x", "delta_true", "cell", "grad0", "grad2", "scalars"};
-    const int64_t sizes[7] = {np, n * ni, n, n, np, np, 6};
+    const int64_t sizes[7] = {np, n * ni, n, n, np, np, 7};
     const double *data[7] = {theta, x, dt, cell, g0, g2, scalars};
     char path[PARAMS_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/bias_fit_check.hdf5", p->output.dir);

@@ -317,7 +317,7 @@ def teacher_catalogue(d, out, box, model):
     return path
 
 
-def loss_torch(theta_net, x, cell, dt, A, nb, empty, eps):
+def loss_torch(theta_net, x, cell, dt, A, nb, empty, eps, fb):
     y = theta_net(torch.from_numpy(x))[:, 0]
     f = 10.0**y
     cells, inv = np.unique(cell, return_inverse=True)
@@ -327,7 +327,7 @@ def loss_torch(theta_net, x, cell, dt, A, nb, empty, eps):
     L = ((A * sf - 1 - torch.from_numpy(dtc))**2).sum() + empty
     L = L + (torch.clamp(-5 - y, min=0)**4).sum()
     if eps > 0:
-        L = L + (f.sum() / nb - 1)**2 / eps**2
+        L = L + (f.sum() / nb - fb)**2 / eps**2
     return L
 
 
@@ -346,7 +346,7 @@ def case_gradient(d, par, out, th):
         return report("bias-fit write_check", False)
     with h5py.File(f"{d}/grad/bias_fit_check.hdf5", "r") as f:
         c = {k: f[k][:] for k in f}
-    A, nb, empty, eps, l0, l2 = c["scalars"]
+    A, nb, empty, eps, l0, l2, fb = c["scalars"]
     x = c["x"].reshape(-1, 7)
     net, _, _ = net_from_model(f"{d}/grad/bias_model.hdf5")
     with torch.no_grad():  # the parameters of the file in double, as lemur trains them
@@ -359,7 +359,7 @@ def case_gradient(d, par, out, th):
     below = float((net(torch.from_numpy(x))[:, 0] < -5).double().mean())
     for e, lc, gname in ((0.0, l0, "grad0"), (eps, l2, "grad2")):
         net.zero_grad()
-        L = loss_torch(net, x, c["cell"], c["delta_true"], A, nb, empty, e)
+        L = loss_torch(net, x, c["cell"], c["delta_true"], A, nb, empty, e, fb)
         L.backward()
         g = torch.cat([torch.cat([net[2 * l].weight.grad.ravel(), net[2 * l].bias.grad])
                        for l in range(6)]).numpy()
