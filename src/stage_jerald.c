@@ -284,22 +284,22 @@ bool jerald_run(const struct params *p, struct particles *parts, const struct sn
     return ok;
 }
 
-/* The run's particles (borrowed) when jerald.input is empty and the run holds them, else those of
- * the file; *owned says which. NULL with err agreed on a failure. Collective. */
-static struct particles *input_particles(struct run *run, unsigned fields,
-                                         struct snapshot_header *hdr, bool *owned,
-                                         struct lm_err *err)
+struct particles *stage_jerald_particles(struct run *run, unsigned fields, const char *who,
+                                         const char *timer, struct snapshot_header *hdr,
+                                         bool *owned, struct lm_err *err)
 {
     const struct params *p = run->p;
     struct particles *parts = *p->jerald.input ? NULL : run_particles(run, hdr);
     *owned = parts == NULL;
     if (!*owned) {
         if ((parts->fields & fields) != fields)
-            lm_err_set(err, "jerald: the run's particles lack velocities or IDs (needed by "
-                            "jerald.write_particles)");
+            lm_err_set(err,
+                       "%s: the run's particles lack velocities or IDs (needed by "
+                       "jerald.write_particles)",
+                       who);
         if (!comm_agree_soft(run->comm, err))
             return NULL;
-        msg_info("jerald: the run's particles taken from memory (%.0f)", (double)hdr->n_total[1]);
+        msg_info("%s: the run's particles taken from memory (%.0f)", who, (double)hdr->n_total[1]);
         return parts;
     }
     char input[PARAMS_PATH_MAX];
@@ -307,10 +307,10 @@ static struct particles *input_particles(struct run *run, unsigned fields,
     if (!*input)
         stage_particles_path(p, input, sizeof input);
     struct snapshot_read_opts o = {.fields = fields};
-    timer_start("jerald.read");
+    timer_start(timer);
     if (snapshot_read(input, &o, run->comm, hdr, &parts, err))
         params_check_box(p, *p->jerald.input ? "jerald.input" : NULL, input, hdr->box_size, err);
-    timer_stop("jerald.read");
+    timer_stop(timer);
     if (!comm_agree_soft(run->comm, err))
         particles_destroy(&parts);
     return parts;
@@ -338,7 +338,8 @@ bool stage_jerald(struct run *run, struct lm_err *err)
     unsigned fields = PARTICLES_POS | (write ? PARTICLES_VEL | PARTICLES_ID : 0);
     struct snapshot_header hdr;
     bool owned;
-    struct particles *parts = input_particles(run, fields, &hdr, &owned, err);
+    struct particles *parts =
+        stage_jerald_particles(run, fields, "jerald", "jerald.read", &hdr, &owned, err);
     if (!parts)
         return false;
     bool ok = jerald_run(p, parts, &hdr, run->comm, err);

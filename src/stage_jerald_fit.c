@@ -525,40 +525,14 @@ bool jerald_fit_run(const struct params *p, struct particles *parts,
     return ok;
 }
 
-/* The run's particles (borrowed) when jerald.input is empty and the run holds them, else those of
- * the file; *owned says which. NULL with err agreed on a failure. Collective. */
-static struct particles *input_particles(struct run *run, struct snapshot_header *hdr, bool *owned,
-                                         struct lm_err *err)
-{
-    const struct params *p = run->p;
-    struct particles *parts = *p->jerald.input ? NULL : run_particles(run, hdr);
-    *owned = parts == NULL;
-    if (!*owned) {
-        msg_info("jerald-fit: the run's particles taken from memory (%.0f)",
-                 (double)hdr->n_total[1]);
-        return parts;
-    }
-    char input[PARAMS_PATH_MAX];
-    snprintf(input, sizeof input, "%s", p->jerald.input);
-    if (!*input)
-        stage_particles_path(p, input, sizeof input);
-    struct snapshot_read_opts o = {.fields = PARTICLES_POS};
-    timer_start("jerald_fit.read");
-    if (snapshot_read(input, &o, run->comm, hdr, &parts, err))
-        params_check_box(p, *p->jerald.input ? "jerald.input" : NULL, input, hdr->box_size, err);
-    timer_stop("jerald_fit.read");
-    if (!comm_agree_soft(run->comm, err))
-        particles_destroy(&parts);
-    return parts;
-}
-
 bool stage_jerald_fit(struct run *run, struct lm_err *err)
 {
     if (!stage_jerald_fit_check(run->p, run->comm, err))
         return false;
     struct snapshot_header hdr;
     bool owned;
-    struct particles *parts = input_particles(run, &hdr, &owned, err);
+    struct particles *parts = stage_jerald_particles(run, PARTICLES_POS, "jerald-fit",
+                                                     "jerald_fit.read", &hdr, &owned, err);
     if (!parts)
         return false;
     bool ok = jerald_fit_run(run->p, parts, &hdr, run->comm, err);

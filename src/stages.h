@@ -65,6 +65,16 @@ bool stage_emulate(struct run *r, struct lm_err *err);
  *  entry point). Collective. */
 bool stage_jerald(struct run *r, struct lm_err *err);
 
+struct particles;
+struct snapshot_header;
+/** The particles of jerald and jerald-fit: the run's (borrowed) when jerald.input is empty and the
+ *  run holds them, else those of jerald.input (or the run's snapshot file) with `fields`, its
+ *  BoxSize checked; *owned says which (the caller destroys owned ones). who prefixes the messages,
+ *  timer names the read. NULL with err agreed on a failure. Collective on run->comm. */
+struct particles *stage_jerald_particles(struct run *run, unsigned fields, const char *who,
+                                         const char *timer, struct snapshot_header *hdr,
+                                         bool *owned, struct lm_err *err);
+
 /** `lemur power`: read power.input (empty: the run's particles, borrowed, or their snapshot),
  *  paint it with CIC and write P(k), the redshift-space multipoles and the momentum spectrum
  *  under output.dir (stage_power.c). Collective. */
