@@ -8,12 +8,20 @@
 #include "alloc.h"
 #include "mpi/comm.h"
 
+/** The transposed float transform of a single rank, run plane by plane on the rank's OpenMP
+ *  threads (fft_local_execute). */
+struct fft_local {
+    fftwf_plan plane_fwd, plane_bwd; /**< 2-D r2c / c2r of one x plane (single-threaded) */
+    fftwf_plan line_fwd, line_bwd;   /**< the n2/2+1 1-D transforms along kx of one ky plane */
+};
+
 struct fft_plan {
     struct fft_layout layout;
     enum fft_precision precision;
     MPI_Comm comm;
     fftwf_plan f_fwd, f_bwd;
     fftw_plan d_fwd, d_bwd;
+    struct fft_local *local; /**< one rank, float, square x-y, transposed: the threaded path */
 };
 
 /* FFTW's threads first, then FFTW-MPI (the order the FFTW manual asks for, section 6.11). */
@@ -67,6 +75,105 @@ static void plan_float(struct fft_plan *p, void *buf, unsigned fl)
           l->n[1], l->n[2]);
 }
 
+/* One rank with FFTW_MPI_TRANSPOSED_OUT computes, as FFTW-MPI does on any number of ranks
+ * (rdft2-rank-geq2-transposed): the 2-D r2c of each x plane, a transpose of the [n0][n1] blocks of
+ * n2/2+1 modes, the 1-D transforms along kx of each ky plane. FFTW-MPI's one-rank transpose runs
+ * on one thread; here every step is split over the rank's threads by planes (the transpose by
+ * pairs of blocks), each plane transformed by the same single-threaded FFTW plan, so the result
+ * is the same for any number of threads and, the 1-D and 2-D transforms being FFTW's codelets of
+ * the same sizes and strides, bitwise that of FFTW-MPI on several ranks. Used for float meshes with
+ * n0 = n1 (an in-place transpose of square blocks) whose plane starts keep the buffer's SIMD
+ * alignment (n1 (n2/2+1) even). */
+static bool local_applies(const struct fft_plan *p)
+{
+    const struct fft_layout *l = &p->layout;
+    return comm_size(p->comm) == 1 && p->precision == FFT_PRECISION_FLOAT && l->transposed &&
+           l->n[0] == l->n[1] && ((int64_t)l->n[1] * l->nkz) % 2 == 0;
+}
+
+static struct fft_local *plan_local(const struct fft_plan *p, void *buf, unsigned fl)
+{
+    const struct fft_layout *l = &p->layout;
+    const int n0 = l->n[0], n1 = l->n[1], n2 = l->n[2], nkz = (int)l->nkz;
+    struct fft_local *q = lm_calloc("fft.plan", 1, sizeof *q);
+    float *r = buf;
+    fftwf_complex *c = buf;
+    const int n12[2] = {n1, n2}, rembed[2] = {n1, (int)l->row}, cembed[2] = {n1, nkz};
+    fftwf_plan_with_nthreads(1);
+    q->plane_fwd = fftwf_plan_many_dft_r2c(2, n12, 1, r, rembed, 1, 0, c, cembed, 1, 0, fl);
+    q->plane_bwd = fftwf_plan_many_dft_c2r(2, n12, 1, c, cembed, 1, 0, r, rembed, 1, 0, fl);
+    q->line_fwd =
+        fftwf_plan_many_dft(1, &n0, nkz, c, NULL, nkz, 1, c, NULL, nkz, 1, FFTW_FORWARD, fl);
+    q->line_bwd =
+        fftwf_plan_many_dft(1, &n0, nkz, c, NULL, nkz, 1, c, NULL, nkz, 1, FFTW_BACKWARD, fl);
+    fftwf_plan_with_nthreads(omp_get_max_threads());
+    CHECK(q->plane_fwd && q->plane_bwd && q->line_fwd && q->line_bwd,
+          "FFTW could not plan the plane transforms of a %d x %d x %d float mesh", n0, n1, n2);
+    return q;
+}
+
+static void local_destroy(struct fft_local **q)
+{
+    if (!*q)
+        return;
+    fftwf_destroy_plan((*q)->plane_fwd);
+    fftwf_destroy_plan((*q)->plane_bwd);
+    fftwf_destroy_plan((*q)->line_fwd);
+    fftwf_destroy_plan((*q)->line_bwd);
+    lm_free(*q);
+    *q = NULL;
+}
+
+/* Compute kernel: swap block (i, j) with block (j, i) of the [n][n] blocks of m modes, i < j
+ * (threads take rows i; dynamic: the rows shorten). */
+static void transpose_blocks(fftwf_complex *c, int n, int64_t m)
+{
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            fftwf_complex *a = c + ((int64_t)i * n + j) * m, *b = c + ((int64_t)j * n + i) * m;
+            for (int64_t k = 0; k < m; k++) {
+                float re = a[k][0], im = a[k][1];
+                a[k][0] = b[k][0];
+                a[k][1] = b[k][1];
+                b[k][0] = re;
+                b[k][1] = im;
+            }
+        }
+}
+
+static void local_r2c(const struct fft_plan *p, float *r)
+{
+    const struct fft_layout *l = &p->layout;
+    const struct fft_local *q = p->local;
+    const int n0 = l->n[0];
+    const int64_t plane = (int64_t)l->n[1] * l->row, kplane = (int64_t)n0 * l->nkz;
+    fftwf_complex *c = (fftwf_complex *)r;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n0; i++)
+        fftwf_execute_dft_r2c(q->plane_fwd, r + i * plane, (fftwf_complex *)(r + i * plane));
+    transpose_blocks(c, n0, l->nkz);
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < n0; j++)
+        fftwf_execute_dft(q->line_fwd, c + j * kplane, c + j * kplane);
+}
+
+static void local_c2r(const struct fft_plan *p, float *r)
+{
+    const struct fft_layout *l = &p->layout;
+    const struct fft_local *q = p->local;
+    const int n0 = l->n[0];
+    const int64_t plane = (int64_t)l->n[1] * l->row, kplane = (int64_t)n0 * l->nkz;
+    fftwf_complex *c = (fftwf_complex *)r;
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < n0; j++)
+        fftwf_execute_dft(q->line_bwd, c + j * kplane, c + j * kplane);
+    transpose_blocks(c, n0, l->nkz);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n0; i++)
+        fftwf_execute_dft_c2r(q->plane_bwd, (fftwf_complex *)(r + i * plane), r + i * plane);
+}
+
 static void plan_double(struct fft_plan *p, void *buf, unsigned fl)
 {
     const struct fft_layout *l = &p->layout;
@@ -95,7 +202,9 @@ struct fft_plan *fft_plan_create(const int n[3], const double box[3], enum fft_p
     /* Each rank's transforms use the OpenMP threads it runs with. */
     fftwf_plan_with_nthreads(omp_get_max_threads());
     fftw_plan_with_nthreads(omp_get_max_threads());
-    if (precision == FFT_PRECISION_FLOAT)
+    if (local_applies(p))
+        p->local = plan_local(p, buf, fl);
+    else if (precision == FFT_PRECISION_FLOAT)
         plan_float(p, buf, fl);
     else
         plan_double(p, buf, fl);
@@ -117,6 +226,7 @@ void fft_plan_destroy(struct fft_plan **plan)
         fftw_destroy_plan(p->d_fwd);
     if (p->d_bwd)
         fftw_destroy_plan(p->d_bwd);
+    local_destroy(&p->local);
     MPI_Comm_free(&p->comm);
     lm_free(p);
     *plan = NULL;
@@ -142,7 +252,9 @@ void *fft_alloc(const struct fft_plan *plan, const char *label)
 
 void fft_r2c(const struct fft_plan *plan, void *data)
 {
-    if (plan->precision == FFT_PRECISION_FLOAT)
+    if (plan->local)
+        local_r2c(plan, data);
+    else if (plan->precision == FFT_PRECISION_FLOAT)
         fftwf_mpi_execute_dft_r2c(plan->f_fwd, data, data);
     else
         fftw_mpi_execute_dft_r2c(plan->d_fwd, data, data);
@@ -150,7 +262,9 @@ void fft_r2c(const struct fft_plan *plan, void *data)
 
 void fft_c2r(const struct fft_plan *plan, void *data)
 {
-    if (plan->precision == FFT_PRECISION_FLOAT)
+    if (plan->local)
+        local_c2r(plan, data);
+    else if (plan->precision == FFT_PRECISION_FLOAT)
         fftwf_mpi_execute_dft_c2r(plan->f_bwd, data, data);
     else
         fftw_mpi_execute_dft_c2r(plan->d_bwd, data, data);

@@ -11,7 +11,9 @@
  * double on request; data pointers are void * over the plan's real type. Plans are made once;
  * planning with FFT_MEASURE overwrites the buffer it is given. Every plan runs with the OpenMP
  * threads of its rank (omp_get_max_threads() when it is created; FFTW's threads are started once,
- * before FFTW-MPI).
+ * before FFTW-MPI). On a single rank, a float transposed plan of a mesh with n0 = n1 runs its plane
+ * transforms and its transpose on the rank's threads itself (FFTW-MPI's one-rank transpose is
+ * serial); its result is bitwise FFTW-MPI's on any number of ranks, for any number of threads.
  */
 #ifndef LEMUR_FFT_H
 #define LEMUR_FFT_H

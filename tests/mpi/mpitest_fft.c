@@ -3,11 +3,14 @@
  * Meshes include non-cubic, odd and tiny ones (n0 = 3 < 4 ranks: a rank without planes).
  * Properties: round trip, every mode visited once with the right Hermitian weights, a plane wave
  * lands on its two modes, the shift theorem, Parseval; float and double, transposed or not.
+ * The one-rank path (plane transforms on the rank's threads) is bitwise FFTW-MPI on P ranks and
+ * the same for any number of threads.
  */
 #define T_USE_MPI
 #include "harness.h"
 
 #include <complex.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -232,6 +235,74 @@ static void test_size_check(void)
     T_CHECK(fft_check_size(good, "power.n_mesh", &ok), "%s", ok.msg);
 }
 
+/** r2c (and then c2r) of node_value on a whole mesh planned on MPI_COMM_SELF, at nt threads. */
+static float *self_transform(const int n[3], int nt, bool backward)
+{
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(nt);
+    struct fft_plan *p = fft_plan_create(n, NULL, FFT_PRECISION_FLOAT, 0, NULL, MPI_COMM_SELF);
+    float *a = fft_alloc(p, "test.fft");
+    const int s0[3] = {0, 0, 0};
+    fill(fft_layout(p), a, false, s0);
+    fft_r2c(p, a);
+    if (backward)
+        fft_c2r(p, a);
+    fft_plan_destroy(&p);
+    omp_set_num_threads(saved);
+    return a;
+}
+
+/* Every rank transforms the whole mesh alone (the one-rank path where it applies: square x-y,
+ * n1 (n2/2+1) even) at 1 and 3 threads, and compares its modes and its real planes of the
+ * distributed transform with them bit for bit. */
+static void test_one_rank_path(void)
+{
+    static const int cubes[][3] = {{8, 8, 8}, {6, 6, 5}, {12, 12, 7}, {9, 9, 8}};
+    for (int m = 0; m < 4; m++) {
+        const int *n = cubes[m];
+        const int s0[3] = {0, 0, 0};
+        struct fft_plan *p = fft_plan_create(n, NULL, FFT_PRECISION_FLOAT, 0, NULL, MPI_COMM_WORLD);
+        const struct fft_layout *l = fft_layout(p);
+        float *a = fft_alloc(p, "test.fft");
+        fill(l, a, false, s0);
+        fft_r2c(p, a);
+        float *k1 = self_transform(n, 1, false), *k3 = self_transform(n, 3, false);
+        size_t bytes = (size_t)n[0] * n[1] * l->nkz * 2 * sizeof(float);
+        T_CHECK(memcmp(k1, k3, bytes) == 0, "%dx%dx%d: one rank, 1 and 3 threads: same modes", n[0],
+                n[1], n[2]);
+        int64_t differ = 0;
+        struct fft_kiter it;
+        for (fft_kiter_begin(&it, l); !it.done; fft_kiter_next(&it)) {
+            int64_t q = ((int64_t)it.i[1] * n[0] + it.i[0]) * l->nkz + it.i[2];
+            differ += memcmp(&a[2 * it.index], &k1[2 * q], 2 * sizeof(float)) != 0;
+        }
+        comm_sum_int64(MPI_COMM_WORLD, &differ, 1);
+        T_CHECK(differ == 0, "%dx%dx%d: %d rank(s) give the one-rank modes bit for bit", n[0], n[1],
+                n[2], comm_size(MPI_COMM_WORLD));
+        fft_c2r(p, a);
+        float *r1 = self_transform(n, 1, true), *r3 = self_transform(n, 3, true);
+        int64_t plane = (int64_t)n[1] * l->row;
+        T_CHECK(memcmp(r1, r3, (size_t)n[0] * plane * sizeof(float)) == 0,
+                "%dx%dx%d: one rank, 1 and 3 threads: same round trip", n[0], n[1], n[2]);
+        differ = 0;
+        for (ptrdiff_t i = 0; i < l->rnx; i++)
+            for (int j = 0; j < n[1]; j++)
+                differ +=
+                    memcmp(a + (i * n[1] + j) * l->row, r1 + ((l->rx0 + i) * n[1] + j) * l->row,
+                           (size_t)n[2] * sizeof(float)) != 0;
+        comm_sum_int64(MPI_COMM_WORLD, &differ, 1);
+        T_CHECK(differ == 0,
+                "%dx%dx%d: the round trip on %d rank(s) is the one-rank one bit for bit", n[0],
+                n[1], n[2], comm_size(MPI_COMM_WORLD));
+        lm_free(k1);
+        lm_free(k3);
+        lm_free(r1);
+        lm_free(r3);
+        lm_free(a);
+        fft_plan_destroy(&p);
+    }
+}
+
 int main(int argc, char **argv)
 {
     t_mpi_init(&argc, &argv);
@@ -239,6 +310,7 @@ int main(int argc, char **argv)
     T_RUN(test_iterator_covers_modes);
     T_RUN(test_plane_wave);
     T_RUN(test_shift_and_parseval);
+    T_RUN(test_one_rank_path);
     T_RUN(test_shift_detects_error);
     T_RUN(test_size_check);
     return t_finish();
