@@ -82,13 +82,13 @@ static void plan_float(struct fft_plan *p, void *buf, unsigned fl)
  * pairs of blocks), each plane transformed by the same single-threaded FFTW plan, so the result
  * is the same for any number of threads and, the 1-D and 2-D transforms being FFTW's codelets of
  * the same sizes and strides, bitwise that of FFTW-MPI on several ranks. Used for float meshes with
- * n0 = n1 (an in-place transpose of square blocks) whose plane starts keep the buffer's SIMD
- * alignment (n1 (n2/2+1) even). */
+ * n0 = n1 (an in-place transpose of square blocks) whose planes keep the 64-byte alignment of the
+ * buffer (n1 (n2/2+1) a multiple of 8), as FFTW's new-array execution requires. */
 static bool local_applies(const struct fft_plan *p)
 {
     const struct fft_layout *l = &p->layout;
     return comm_size(p->comm) == 1 && p->precision == FFT_PRECISION_FLOAT && l->transposed &&
-           l->n[0] == l->n[1] && ((int64_t)l->n[1] * l->nkz) % 2 == 0;
+           l->n[0] == l->n[1] && ((int64_t)l->n[1] * l->nkz) % 8 == 0;
 }
 
 static struct fft_local *plan_local(const struct fft_plan *p, void *buf, unsigned fl)
