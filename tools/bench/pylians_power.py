@@ -8,7 +8,7 @@ MAS_library CIC + Pk_library) on the same particles and mesh, both timed in this
 The particles are the perturbed lattice of tools/bench/bench_common.h (bench_lattice: n_side^3
 points displaced by up to 0.4 cells with a splitmix64 counter, box 1000 n_side / 512 Mpc/h),
 rebuilt here bit for bit in numpy. lemur runs build/bench/bench_power at 1 rank x T threads and
-T ranks x 1 thread (its "total" row: paint, FFT, k-space and binning, mean of the repeats);
+T ranks x 1 thread (its "total" row: paint, FFT, k-space and binning, best of the repeats);
 Pylians runs MASL.MA (CIC) and PKL.Pk (compensated for CIC, T threads), best of the repeats. The
 script prints both times, their ratio, and P(k) of both at a few k (the binning differs, so the
 values agree only to the few per cent of bin centring).
