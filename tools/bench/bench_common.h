@@ -64,6 +64,44 @@ static inline double bench_fma_rate(void)
     return 2.0 * N * (double)REPS / t;
 }
 
+/** Single-core rates of the CIC kernels' memory operations, on data in L2 (a 256 KiB table, the
+ *  size of a painter's rolling plane rows in use): independent scattered double adds
+ *  a[j] += w (paint makes 8 per particle and field) and gathered float loads times a weight
+ *  (readout makes 8 per particle and field), j pseudo-random. Per second, best of 5. */
+static inline void bench_scatter_gather_rates(double *adds_per_s, double *loads_per_s)
+{
+    enum { TABLE = 32768, N = 1 << 20 };
+    double *a = lm_calloc("bench.scatter", TABLE, sizeof(double));
+    float *b = lm_calloc("bench.scatter", TABLE, sizeof(float));
+    uint32_t *j = lm_malloc("bench.scatter", N * sizeof(uint32_t));
+    float *w = lm_malloc("bench.scatter", N * sizeof(float));
+    uint64_t z = 88172645463325252ull;
+    for (int i = 0; i < N; i++) {
+        z ^= z << 13, z ^= z >> 7, z ^= z << 17; /* xorshift64 */
+        j[i] = (uint32_t)(z % TABLE);
+        w[i] = (float)(z >> 40) * 1e-7f;
+    }
+    double best_s = 1e30, best_g = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = timer_now();
+        for (int i = 0; i < N; i++)
+            a[j[i]] += (double)w[i];
+        double t1 = timer_now();
+        for (int i = 0; i < N; i++)
+            w[i] = w[i] * b[j[i]];
+        double t2 = timer_now();
+        best_s = fmin(best_s, t1 - t0);
+        best_g = fmin(best_g, t2 - t1);
+    }
+    bench_sink = a[j[7]] + w[N - 1];
+    *adds_per_s = N / best_s;
+    *loads_per_s = N / best_g;
+    lm_free(a);
+    lm_free(b);
+    lm_free(j);
+    lm_free(w);
+}
+
 /** A pseudo-random number in [-0.5, 0.5) of a global counter (splitmix64), so that the particle
  *  set does not depend on the number of ranks. */
 static inline double bench_offset(uint64_t z)

@@ -15,6 +15,9 @@
  *   readout   (12 B per particle read + 8 B written-allocated + 4 B per mesh node read) /
  *             bandwidth: the CIC gather of one field at the particles (the adjoint of paint;
  *             timed apart)
+ * Below the table, the compute floors of paint and readout: 8 scattered double adds and 8 gathered
+ * loads per particle at this core's rate for independent ones (bench_scatter_gather_rates) — the
+ * bound when the mesh stays in cache, however little memory moves.
  * The bandwidth is measured by all ranks at once, each on its OpenMP threads (each rank's share of
  * the node), counting the bytes the memory moves (write-allocate included, as in the floors),
  * the FMA rate per core (times the threads of a rank); floors divide the work evenly
@@ -136,9 +139,12 @@ int main(int argc, char **argv)
     }
     double peak = bench_max_over_ranks(world, (double)alloc_peak());
 
-    double bw = bench_triad_bandwidth(), fl = bench_fma_rate();
+    double bw = bench_triad_bandwidth(), fl = bench_fma_rate(), adds, loads;
+    bench_scatter_gather_rates(&adds, &loads);
     comm_min_double(world, &bw, 1);
     comm_min_double(world, &fl, 1);
+    comm_min_double(world, &adds, 1);
+    comm_min_double(world, &loads, 1);
     double np = pow(n_side, 3), nm = pow(n_mesh, 3), nk = nm / 2, P = size;
     double share = bw; /* measured by all ranks at once: each rank's share of the node */
     const double floors[N_ROWS] = {
@@ -169,6 +175,12 @@ int main(int argc, char **argv)
                 printf(" %14.4f %9.2f", one.best[i], one.best[i] / many.best[i]);
             printf("\n");
         }
+        double paint_ops = 8 * np / P / (adds * threads), read_ops = 8 * np / P / (loads * threads);
+        printf("compute floors (this core's %.2g scattered double adds/s and %.2g gathered float "
+               "loads/s in L2, times %d thread(s)): paint %.4f s (8 adds per particle; at %.1fx), "
+               "readout %.4f s (8 loads per particle; at %.1fx)\n",
+               adds, loads, threads, paint_ops, many.best[0] / paint_ops, read_ops,
+               many.best[5] / read_ops);
         printf("CPU time per repeat of the spectrum and the readout (all threads of a rank, max "
                "over ranks): %.4f s (wall much above CPU / threads: the cores were shared)\n",
                many.cpu);
