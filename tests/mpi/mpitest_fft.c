@@ -253,8 +253,8 @@ static float *self_transform(const int n[3], int nt, bool backward)
 }
 
 /* Every rank transforms the whole mesh alone (the one-rank path where it applies: square x-y,
- * n1 (n2/2+1) a multiple of 8; 9x9x8 takes FFTW-MPI) at 1 and 3 threads, and compares its modes and its real planes of the
- * distributed transform with them bit for bit. */
+ * n1 (n2/2+1) a multiple of 8; 9x9x8 takes FFTW-MPI) at 1 and 3 threads, and compares its modes and
+ * its real planes of the distributed transform with them bit for bit. */
 static void test_one_rank_path(void)
 {
     static const int cubes[][3] = {{8, 8, 8}, {12, 12, 7}, {8, 8, 13}, {9, 9, 8}};

@@ -64,13 +64,13 @@ static inline double bench_fma_rate(void)
     return 2.0 * N * (double)REPS / t;
 }
 
-/** Single-core rates of the CIC kernels' memory operations, on data in L2 (a 256 KiB table, the
- *  size of a painter's rolling plane rows in use): independent scattered double adds
+/** Single-core rates of the CIC kernels' memory operations on data in L1 (16 KiB tables: the
+ *  best case, every access a hit): independent scattered double adds
  *  a[j] += w (paint makes 8 per particle and field) and gathered float loads times a weight
  *  (readout makes 8 per particle and field), j pseudo-random. Per second, best of 5. */
 static inline void bench_scatter_gather_rates(double *adds_per_s, double *loads_per_s)
 {
-    enum { TABLE = 32768, N = 1 << 20 };
+    enum { TABLE = 2048, N = 1 << 20 };
     double *a = lm_calloc("bench.scatter", TABLE, sizeof(double));
     float *b = lm_calloc("bench.scatter", TABLE, sizeof(float));
     uint32_t *j = lm_malloc("bench.scatter", N * sizeof(uint32_t));

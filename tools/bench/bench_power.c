@@ -16,8 +16,8 @@
  *             bandwidth: the CIC gather of one field at the particles (the adjoint of paint;
  *             timed apart)
  * Below the table, the compute floors of paint and readout: 8 scattered double adds and 8 gathered
- * loads per particle at this core's rate for independent ones (bench_scatter_gather_rates) — the
- * bound when the mesh stays in cache, however little memory moves.
+ * loads per particle at this core's rate for independent ones hitting L1
+ * (bench_scatter_gather_rates): a bound however little memory moves.
  * The bandwidth is measured by all ranks at once, each on its OpenMP threads (each rank's share of
  * the node), counting the bytes the memory moves (write-allocate included, as in the floors),
  * the FMA rate per core (times the threads of a rank); floors divide the work evenly
@@ -177,7 +177,7 @@ int main(int argc, char **argv)
         }
         double paint_ops = 8 * np / P / (adds * threads), read_ops = 8 * np / P / (loads * threads);
         printf("compute floors (this core's %.2g scattered double adds/s and %.2g gathered float "
-               "loads/s in L2, times %d thread(s)): paint %.4f s (8 adds per particle; at %.1fx), "
+               "loads/s in L1, times %d thread(s)): paint %.4f s (8 adds per particle; at %.1fx), "
                "readout %.4f s (8 loads per particle; at %.1fx)\n",
                adds, loads, threads, paint_ops, many.best[0] / paint_ops, read_ops,
                many.best[5] / read_ops);
