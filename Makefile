@@ -22,8 +22,9 @@ PKGS := fftw3 fftw3f hdf5-openmpi gsl yaml-0.1 openblas
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= $(OPT)
+# -fno-math-errno: no math function's errno is read, and loops calling sqrt can vectorise
 CFLAGS += -std=c11 -D_XOPEN_SOURCE=700 -Wall -Wextra -Wno-unused-parameter -fopenmp \
-          -Isrc $(PKG_CFLAGS)
+          -fno-math-errno -Isrc $(PKG_CFLAGS)
 LDLIBS = -lfftw3f_mpi -lfftw3_mpi -lfftw3f_omp -lfftw3_omp -lopenblas $(PKG_LIBS) -ldnnl -lm
 LDFLAGS += -fopenmp
 

@@ -238,33 +238,85 @@ void power_momentum(struct power_plan *p, const struct particles *parts, float *
         *sums = s;
 }
 
-/** Bin Σ_c Re a_c b_c* over the modes of it's rows into the sums of one block. */
-static void bin_rows(const struct power_plan *p, struct fft_kiter *it, int n_comp, float *const a[],
-                     float *const b[], int n_ell, double *sums)
+/** The running sums of one bin (weight, weight k, weight P_ell), held in registers while
+ *  consecutive modes fall in it. */
+struct bin_run {
+    int bin;
+    double w, wk, wp[POWER_N_ELL];
+};
+
+static void run_load(struct bin_run *r, int bin, const double *sums, int nb, int n_ell)
 {
-    int nb = p->n_bins, los = p->o.los;
-    double inv_dk = 1 / p->dk;
-    double *sw = sums, *swk = sw + nb, *swp = swk + nb;
-    for (; !it->done; fft_kiter_next(it)) {
-        if (it->k2 == 0)
-            continue;
-        double kk = sqrt(it->k2), u = (kk - p->kmin) * inv_dk;
-        u += 1e-12 * (fabs(u) + 1);
-        if (u < 0 || u >= nb)
-            continue;
-        int bin = (int)u;
-        double v = 0;
-        ptrdiff_t j = 2 * it->index;
-        for (int c = 0; c < n_comp; c++)
-            v += (double)a[c][j] * b[c][j] + (double)a[c][j + 1] * b[c][j + 1];
-        double w = it->weight;
-        sw[bin] += w;
-        swk[bin] += w * kk;
-        swp[bin] += w * v;
-        if (n_ell > 1) {
-            double mu2 = it->k[los] * it->k[los] / it->k2;
-            swp[nb + bin] += w * v * 0.5 * (3 * mu2 - 1);
-            swp[2 * nb + bin] += w * v * 0.125 * ((35 * mu2 - 30) * mu2 + 3);
+    r->bin = bin;
+    r->w = sums[bin];
+    r->wk = sums[nb + bin];
+    for (int e = 0; e < n_ell; e++)
+        r->wp[e] = sums[(2 + e) * nb + bin];
+}
+
+static void run_store(const struct bin_run *r, double *sums, int nb, int n_ell)
+{
+    if (r->bin < 0)
+        return;
+    sums[r->bin] = r->w;
+    sums[nb + r->bin] = r->wk;
+    for (int e = 0; e < n_ell; e++)
+        sums[(2 + e) * nb + r->bin] = r->wp[e];
+}
+
+/** Modes of a row whose bins and values are computed at once (vectorisable loops). */
+enum { BIN_CHUNK = 256 };
+
+/** Bin Σ_c Re a_c b_c* over the modes of the row it stands at (z index 0) into the sums of one
+ *  block, chunk by chunk: first |k|, bin and value of every mode of the chunk, then the sums in z
+ *  order. Each bin's sums take the modes in walk order; while consecutive modes share a bin (most
+ *  neighbours along kz do) its sums stay in registers: the same additions in the same order as
+ *  adding in memory, and the same arithmetic per mode as fft_kiter_next's. */
+static void bin_row(const struct power_plan *p, const struct fft_kiter *it, int n_comp,
+                    float *const a[], float *const b[], int n_ell, double *sums, struct bin_run *r)
+{
+    const int nb = p->n_bins, los = p->o.los;
+    const ptrdiff_t nkz = it->l->nkz;
+    const double inv_dk = 1 / p->dk, kmin = p->kmin, kxy2 = it->kxy2, kf2 = it->kf[2];
+    const double k_row = los < 2 ? it->k[los] : 0;
+    double kk[BIN_CHUNK], k2[BIN_CHUNK], klos[BIN_CHUNK], v[BIN_CHUNK];
+    int bin[BIN_CHUNK];
+    for (ptrdiff_t z0 = 0; z0 < nkz; z0 += BIN_CHUNK) {
+        const int m = nkz - z0 < BIN_CHUNK ? (int)(nkz - z0) : BIN_CHUNK;
+        const ptrdiff_t j0 = 2 * (it->index + z0);
+        for (int q = 0; q < m; q++) {
+            double kz = kf2 * (int)(z0 + q);
+            k2[q] = kxy2 + kz * kz;
+            kk[q] = sqrt(k2[q]);
+            double u = (kk[q] - kmin) * inv_dk;
+            u += 1e-12 * (fabs(u) + 1);
+            bin[q] = k2[q] != 0 && u >= 0 && u < nb ? (int)u : -1;
+            klos[q] = los == 2 ? kz : k_row;
+        }
+        for (int q = 0; q < m; q++)
+            v[q] = 0;
+        for (int c = 0; c < n_comp; c++) {
+            const float *ac = a[c] + j0, *bc = b[c] + j0;
+            for (int q = 0; q < m; q++)
+                v[q] += (double)ac[2 * q] * bc[2 * q] + (double)ac[2 * q + 1] * bc[2 * q + 1];
+        }
+        for (int q = 0; q < m; q++) {
+            if (bin[q] < 0)
+                continue;
+            if (bin[q] != r->bin) {
+                run_store(r, sums, nb, n_ell);
+                run_load(r, bin[q], sums, nb, n_ell);
+            }
+            ptrdiff_t iz = z0 + q;
+            double w = iz == 0 ? 1 : (iz == nkz - 1 ? it->w_last : 2);
+            r->w += w;
+            r->wk += w * kk[q];
+            r->wp[0] += w * v[q];
+            if (n_ell > 1) {
+                double mu2 = klos[q] * klos[q] / k2[q];
+                r->wp[1] += w * v[q] * 0.5 * (3 * mu2 - 1);
+                r->wp[2] += w * v[q] * 0.125 * ((35 * mu2 - 30) * mu2 + 3);
+            }
         }
     }
 }
@@ -282,9 +334,14 @@ static void accumulate(struct power_plan *p, int n_comp, float *const a[], float
     for (int64_t k = 0; k < n_blocks; k++) {
         double *sums = p->partial + (size_t)k * n_sums;
         memset(sums, 0, n_sums * sizeof(double));
-        struct fft_kiter it;
-        fft_kiter_begin_rows(&it, l, k * block, (k + 1) * block);
-        bin_rows(p, &it, n_comp, a, b, n_ell, sums);
+        struct bin_run r = {.bin = -1};
+        for (int64_t row = k * block; row < (k + 1) * block; row++) {
+            struct fft_kiter it;
+            fft_kiter_begin_rows(&it, l, row, row + 1);
+            if (!it.done)
+                bin_row(p, &it, n_comp, a, b, n_ell, sums, &r);
+        }
+        run_store(&r, sums, (int)p->n_bins, n_ell);
     }
     memset(p->acc, 0, n_sums * sizeof(double));
     for (int64_t k = 0; k < n_blocks; k++) {
