@@ -23,6 +23,8 @@ struct power_plan {
     double *acc;      /**< (2 + POWER_N_ELL) n_bins sums: weight, weight |k|, weight P_ℓ */
     int64_t n_blocks, block_rows; /**< binning blocks of the local k-space rows */
     double *partial;              /**< n_blocks x (2 + POWER_N_ELL) n_bins sums per block */
+    double *sum_blocks;           /**< 3 particle sums per block of POWER_SUM_BLOCK particles */
+    int64_t cap_sum_blocks;       /**< blocks sum_blocks has room for */
 };
 
 /** Most blocks the local k-space rows are binned in (their partial sums are kept). */
@@ -86,6 +88,7 @@ void power_plan_destroy(struct power_plan **plan)
     }
     lm_free(p->acc);
     lm_free(p->partial);
+    lm_free(p->sum_blocks);
     lm_free(p->scratch);
     paint_plan_destroy(&p->paint);
     fft_plan_destroy(&p->fft);
@@ -177,17 +180,51 @@ static void paint_to_k(struct power_plan *p, const struct cic_points *pts, int n
     }
 }
 
-static void local_sums(const struct particles *parts, bool vel, struct power_sums *s)
+/** Particles per block of the particle sums: a constant, so the blocks (and the order of every
+ *  double sum) do not depend on the thread count. */
+#define POWER_SUM_BLOCK 16384
+
+/** Σ w, Σ w^2, Σ w^2 |v|^2 (vel) of particles [a, b) in index order, into s[0..2]. */
+static void block_sums(const struct particles *parts, bool vel, int64_t a, int64_t b, double s[3])
 {
-    memset(s, 0, sizeof *s);
-    s->n_part = (double)parts->n;
-    for (int64_t i = 0; i < parts->n; i++) {
+    double sw = 0, sw2 = 0, sw2v2 = 0;
+    for (int64_t i = a; i < b; i++) {
         double w = parts->w ? parts->w[i] : 1.0, v2 = 0;
         for (int d = 0; vel && d < 3; d++)
             v2 += (double)parts->v[d][i] * parts->v[d][i];
-        s->sum_w += w;
-        s->sum_w2 += w * w;
-        s->sum_w2v2 += w * w * v2;
+        sw += w;
+        sw2 += w * w;
+        sw2v2 += w * w * v2;
+    }
+    s[0] = sw;
+    s[1] = sw2;
+    s[2] = sw2v2;
+}
+
+/* Compute kernel: the local particle sums. Threads take blocks of POWER_SUM_BLOCK particles, each
+ * summed in index order into its own slot; one thread adds the slots in block order, so the sums
+ * are bitwise the same for any number of threads. The slots are grown and kept in the plan. */
+static void local_sums(struct power_plan *p, const struct particles *parts, bool vel,
+                       struct power_sums *s)
+{
+    const int64_t n = parts->n, n_blocks = (n + POWER_SUM_BLOCK - 1) / POWER_SUM_BLOCK;
+    if (n_blocks > p->cap_sum_blocks) {
+        lm_free(p->sum_blocks);
+        p->sum_blocks = lm_malloc("power.sums", (size_t)n_blocks * 3 * sizeof(double));
+        p->cap_sum_blocks = n_blocks;
+    }
+    double *slots = p->sum_blocks;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < n_blocks; k++) {
+        int64_t b = (k + 1) * POWER_SUM_BLOCK;
+        block_sums(parts, vel, k * POWER_SUM_BLOCK, b < n ? b : n, slots + 3 * k);
+    }
+    memset(s, 0, sizeof *s);
+    s->n_part = (double)n;
+    for (int64_t k = 0; k < n_blocks; k++) {
+        s->sum_w += slots[3 * k];
+        s->sum_w2 += slots[3 * k + 1];
+        s->sum_w2v2 += slots[3 * k + 2];
     }
 }
 
@@ -195,7 +232,7 @@ static void global_sums(struct power_plan *p, const struct particles *parts, boo
                         struct power_sums *out)
 {
     struct power_sums s;
-    local_sums(parts, vel, &s);
+    local_sums(p, parts, vel, &s);
     double v[4] = {s.n_part, s.sum_w, s.sum_w2, s.sum_w2v2};
     comm_sum_double(fft_comm(p->fft), v, 4);
     *out = (struct power_sums){v[0], v[1], v[2], v[3]};

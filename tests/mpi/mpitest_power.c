@@ -5,8 +5,9 @@
  * multipoles, cross, momentum; with and without interlacing; cubic, non-cubic mesh with uneven
  * splits, non-cubic box, n0 < ranks). Further properties: the mode counts of one all-covering bin
  * add up to N^3 - 1; a uniform velocity v0 gives P_p = |v0|^2 P; a translation by whole cells
- * leaves P unchanged; bad options are rejected with the key in the message; every spectrum is
- * bitwise the same at 1, 2 and 4 OpenMP threads.
+ * leaves P unchanged; bad options are rejected with the key in the message; every spectrum and the
+ * particle sums behind the normalisation and shot noise are bitwise the same at 1, 2 and 4 OpenMP
+ * threads.
  */
 #define T_USE_MPI
 #include "harness.h"
@@ -214,6 +215,59 @@ static void test_thread_count_invariance(void)
     omp_set_num_threads(saved);
 }
 
+/* The particle sums (Σ w, Σ w^2, Σ w^2 |v|^2, N) of power_density and power_momentum are bitwise
+ * the same at 1, 2 and 4 OpenMP threads on an odd particle count (several sum blocks, the last one
+ * partial), and equal a plain serial double sum over the whole set to 1e-12. */
+static void test_sums_thread_invariance(void)
+{
+    const struct setup s = {.n = {16, 16, 16}, .box = {100, 100, 100}};
+    const int64_t n = 100003;
+    struct power_options o = {.compensate = true};
+    struct power_plan *pp = power_plan_create(s.n, s.box, &o, MPI_COMM_WORLD);
+    int r = comm_rank(MPI_COMM_WORLD), P = comm_size(MPI_COMM_WORLD);
+    struct particles *p = make_particles(s.box, n * r / P, n * (r + 1) / P);
+    migrate_particles(power_plan_decomp(pp), p, s.box[0]);
+    float *d = power_mesh_alloc(pp, "test.delta"), *m[3];
+    for (int c = 0; c < 3; c++)
+        m[c] = power_mesh_alloc(pp, "test.mom");
+    struct particles *all = make_particles(s.box, 0, n);
+    double ref[4] = {(double)n, 0, 0, 0};
+    for (int64_t i = 0; i < n; i++) {
+        double w = all->w[i], v2 = 0;
+        for (int c = 0; c < 3; c++)
+            v2 += (double)all->v[c][i] * all->v[c][i];
+        ref[1] += w;
+        ref[2] += w * w;
+        ref[3] += w * w * v2;
+    }
+    particles_destroy(&all);
+    int saved = omp_get_max_threads();
+    struct power_sums first[2];
+    for (int nt = 1; nt <= 4; nt *= 2) {
+        omp_set_num_threads(nt);
+        struct power_sums got[2];
+        power_density(pp, p, d, &got[0]);
+        power_momentum(pp, p, m, &got[1]);
+        if (nt == 1)
+            memcpy(first, got, sizeof got);
+        T_CHECK(memcmp(got, first, sizeof got) == 0, "sums at %d threads differ from 1 thread", nt);
+        const double dens[4] = {got[0].n_part, got[0].sum_w, got[0].sum_w2, got[0].sum_w2v2};
+        const double mom[4] = {got[1].n_part, got[1].sum_w, got[1].sum_w2, got[1].sum_w2v2};
+        for (int k = 0; k < 3; k++) {
+            T_CLOSE(dens[k], ref[k], 1e-12);
+            T_CLOSE(mom[k], ref[k], 1e-12);
+        }
+        T_CHECK(dens[3] == 0, "density sums carry no velocity term: %g", dens[3]);
+        T_CLOSE(mom[3], ref[3], 1e-12);
+    }
+    omp_set_num_threads(saved);
+    for (int c = 0; c < 3; c++)
+        lm_free(m[c]);
+    lm_free(d);
+    particles_destroy(&p);
+    power_plan_destroy(&pp);
+}
+
 static void test_mode_count(void)
 {
     const int n[3] = {10, 12, 9};
@@ -317,6 +371,7 @@ int main(int argc, char **argv)
     t_mpi_init(&argc, &argv);
     T_RUN(test_rank_count_invariance);
     T_RUN(test_thread_count_invariance);
+    T_RUN(test_sums_thread_invariance);
     T_RUN(test_mode_count);
     T_RUN(test_uniform_velocity);
     T_RUN(test_whole_cell_translation);
