@@ -269,7 +269,7 @@ static void measure_real(struct power_plan *pp, struct particles *parts, float *
         subtract(r->real, r->shot);
     if (!momentum)
         return;
-    power_momentum(pp, parts, m, &sums);
+    power_momentum_same_points(pp, parts, m, &sums); /* parts unchanged since power_density */
     r->mom = power_spectrum_create(nb, 1);
     power_measure(pp, 3, m, m, r->mom);
     r->shot_mom = power_shot_noise(&sums, power_plan_volume(pp), true);
