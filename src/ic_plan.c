@@ -7,7 +7,6 @@
 #include "timer.h"
 
 #include <math.h>
-#include <string.h>
 
 /* sqrt(P(k)/V) by integer |m|² (see fill_delta_k). */
 struct power_scale {
@@ -124,19 +123,28 @@ static void square_into(const struct fft_layout *l, const float *w, double c, bo
     }
 }
 
+/* Number of local complex modes. */
+static int64_t complex_count(const struct fft_layout *l)
+{
+    return (int64_t)l->nk * (l->transposed ? l->n[0] : l->n[1]) * l->nkz;
+}
+
 /* Scale the complex array by f. */
 static void scale_k(const struct fft_layout *l, float complex *a, double f)
 {
-    int64_t n = (int64_t)l->nk * (l->transposed ? l->n[0] : l->n[1]) * l->nkz;
+    int64_t n = complex_count(l);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++)
         a[i] = (float)(f * crealf(a[i])) + I * (float)(f * cimagf(a[i]));
 }
 
-static size_t complex_bytes(const struct fft_layout *l)
+/* dst = src over the local modes (threads take contiguous ranges, as in the other kernels). */
+static void copy_k(const struct fft_layout *l, float complex *dst, const float complex *src)
 {
-    return (size_t)l->nk * (size_t)(l->transposed ? l->n[0] : l->n[1]) * (size_t)l->nkz *
-           sizeof(float complex);
+    int64_t n = complex_count(l);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = src[i];
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -145,7 +153,7 @@ static size_t complex_bytes(const struct fft_layout *l)
 static void make_delta(struct ic_plan *p)
 {
     const struct fft_layout *l = &p->fields.layout;
-    memcpy(p->fields.delta, p->delta_k, complex_bytes(l));
+    copy_k(l, (float complex *)p->fields.delta, p->delta_k);
     fft_c2r(p->fft, p->fields.delta);
 }
 
@@ -161,7 +169,7 @@ static void make_psi(struct ic_plan *p)
 static void make_source(struct ic_plan *p)
 {
     const struct fft_layout *l = &p->fields.layout;
-    memcpy(p->work, p->delta_k, complex_bytes(l));
+    copy_k(l, (float complex *)p->work, p->delta_k);
     fft_c2r(p->fft, p->work);
     square_into(l, p->work, 0.5, false, p->source);
     for (int a = 0; a < 3; a++)

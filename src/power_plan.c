@@ -23,6 +23,14 @@ struct power_plan {
     double *acc;      /**< (2 + POWER_N_ELL) n_bins sums: weight, weight |k|, weight P_ℓ */
     int64_t n_blocks, block_rows; /**< binning blocks of the local k-space rows */
     double *partial;              /**< n_blocks x (2 + POWER_N_ELL) n_bins sums per block */
+    double *sum_blocks;           /**< 3 particle sums per block of POWER_SUM_BLOCK particles */
+    int64_t cap_sum_blocks;       /**< blocks sum_blocks has room for */
+    struct {
+        bool valid;        /**< the last painting was power_density of the points below and
+                                left the painter with their order at shift 0 */
+        int64_t n;         /**< their count */
+        const float *x[3]; /**< their position arrays */
+    } kept;                /**< what power_momentum_same_points may reuse */
 };
 
 /** Most blocks the local k-space rows are binned in (their partial sums are kept). */
@@ -86,6 +94,7 @@ void power_plan_destroy(struct power_plan **plan)
     }
     lm_free(p->acc);
     lm_free(p->partial);
+    lm_free(p->sum_blocks);
     lm_free(p->scratch);
     paint_plan_destroy(&p->paint);
     fft_plan_destroy(&p->fft);
@@ -146,26 +155,43 @@ static void field_finish(const struct power_plan *p, float *c, const float *c2, 
     }
 }
 
+/** Paint the interlacing copy (shift -0.5) of field f of pts into the scratch mesh, sorting the
+ *  points first unless the painter holds their order at that shift. */
+static void paint_shifted(struct power_plan *p, const struct cic_points *pts, int f, bool sort)
+{
+    struct cic_points one = {.n = pts->n, .w = pts->w, .fw = {pts->fw[f]}};
+    memcpy(one.x, pts->x, sizeof one.x);
+    timer_start("power.paint");
+    if (sort)
+        paint_execute(p->paint, 1, &p->scratch, &one, -0.5);
+    else
+        paint_execute_same_points(p->paint, 1, &p->scratch, &one, -0.5);
+    timer_stop("power.paint");
+}
+
 /* Paint n_fields weightings of pts in one pass and take them to k space. With interlacing the
  * shifted copies follow one field at a time through the single scratch mesh, the first sorted, the
- * others painted in its order. */
-static void paint_to_k(struct power_plan *p, const struct cic_points *pts, int n_fields,
-                       float *const out[], double norm)
+ * others painted in its order. reuse: the painter holds the order of pts at shift 0 (from the last
+ * call, see p->kept), so the unshifted pass needs no sort. A single interlaced field painted afresh
+ * (the density) paints its shifted copy first, so that the painter is left with the shift-0 order
+ * for a following power_momentum_same_points. The meshes do not depend on the order of the calls
+ * (paint_execute_same_points gives the mesh of paint_execute bit for bit).
+ * @return whether the painter is left with the order of pts at shift 0 */
+static bool paint_to_k(struct power_plan *p, const struct cic_points *pts, int n_fields,
+                       float *const out[], double norm, bool reuse)
 {
+    const bool shifted_first = p->o.interlace && n_fields == 1 && !reuse;
+    if (shifted_first)
+        paint_shifted(p, pts, 0, true);
     timer_start("power.paint");
-    paint_execute(p->paint, n_fields, out, pts, 0.0);
+    if (reuse)
+        paint_execute_same_points(p->paint, n_fields, out, pts, 0.0);
+    else
+        paint_execute(p->paint, n_fields, out, pts, 0.0);
     timer_stop("power.paint");
     for (int f = 0; f < n_fields; f++) {
-        if (p->o.interlace) {
-            struct cic_points one = {.n = pts->n, .w = pts->w, .fw = {pts->fw[f]}};
-            memcpy(one.x, pts->x, sizeof one.x);
-            timer_start("power.paint");
-            if (f == 0)
-                paint_execute(p->paint, 1, &p->scratch, &one, -0.5);
-            else
-                paint_execute_same_points(p->paint, 1, &p->scratch, &one, -0.5);
-            timer_stop("power.paint");
-        }
+        if (p->o.interlace && !shifted_first)
+            paint_shifted(p, pts, f, f == 0);
         timer_start("power.fft");
         fft_r2c(p->fft, out[f]);
         if (p->scratch)
@@ -175,19 +201,54 @@ static void paint_to_k(struct power_plan *p, const struct cic_points *pts, int n
         field_finish(p, out[f], p->scratch, norm);
         timer_stop("power.kspace");
     }
+    return !p->o.interlace || shifted_first;
 }
 
-static void local_sums(const struct particles *parts, bool vel, struct power_sums *s)
+/** Particles per block of the particle sums: a constant, so the blocks (and the order of every
+ *  double sum) do not depend on the thread count. */
+#define POWER_SUM_BLOCK 16384
+
+/** Σ w, Σ w^2, Σ w^2 |v|^2 (vel) of particles [a, b) in index order, into s[0..2]. */
+static void block_sums(const struct particles *parts, bool vel, int64_t a, int64_t b, double s[3])
 {
-    memset(s, 0, sizeof *s);
-    s->n_part = (double)parts->n;
-    for (int64_t i = 0; i < parts->n; i++) {
+    double sw = 0, sw2 = 0, sw2v2 = 0;
+    for (int64_t i = a; i < b; i++) {
         double w = parts->w ? parts->w[i] : 1.0, v2 = 0;
         for (int d = 0; vel && d < 3; d++)
             v2 += (double)parts->v[d][i] * parts->v[d][i];
-        s->sum_w += w;
-        s->sum_w2 += w * w;
-        s->sum_w2v2 += w * w * v2;
+        sw += w;
+        sw2 += w * w;
+        sw2v2 += w * w * v2;
+    }
+    s[0] = sw;
+    s[1] = sw2;
+    s[2] = sw2v2;
+}
+
+/* Compute kernel: the local particle sums. Threads take blocks of POWER_SUM_BLOCK particles, each
+ * summed in index order into its own slot; one thread adds the slots in block order, so the sums
+ * are bitwise the same for any number of threads. The slots are grown and kept in the plan. */
+static void local_sums(struct power_plan *p, const struct particles *parts, bool vel,
+                       struct power_sums *s)
+{
+    const int64_t n = parts->n, n_blocks = (n + POWER_SUM_BLOCK - 1) / POWER_SUM_BLOCK;
+    if (n_blocks > p->cap_sum_blocks) {
+        lm_free(p->sum_blocks);
+        p->sum_blocks = lm_malloc("power.sums", (size_t)n_blocks * 3 * sizeof(double));
+        p->cap_sum_blocks = n_blocks;
+    }
+    double *slots = p->sum_blocks;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < n_blocks; k++) {
+        int64_t b = (k + 1) * POWER_SUM_BLOCK;
+        block_sums(parts, vel, k * POWER_SUM_BLOCK, b < n ? b : n, slots + 3 * k);
+    }
+    memset(s, 0, sizeof *s);
+    s->n_part = (double)n;
+    for (int64_t k = 0; k < n_blocks; k++) {
+        s->sum_w += slots[3 * k];
+        s->sum_w2 += slots[3 * k + 1];
+        s->sum_w2v2 += slots[3 * k + 2];
     }
 }
 
@@ -195,7 +256,7 @@ static void global_sums(struct power_plan *p, const struct particles *parts, boo
                         struct power_sums *out)
 {
     struct power_sums s;
-    local_sums(parts, vel, &s);
+    local_sums(p, parts, vel, &s);
     double v[4] = {s.n_part, s.sum_w, s.sum_w2, s.sum_w2v2};
     comm_sum_double(fft_comm(p->fft), v, 4);
     *out = (struct power_sums){v[0], v[1], v[2], v[3]};
@@ -219,13 +280,15 @@ void power_density(struct power_plan *p, const struct particles *parts, float *o
     struct power_sums s;
     global_sums(p, parts, false, &s);
     struct cic_points pts = points_of(parts);
-    paint_to_k(p, &pts, 1, &out, 1.0 / s.sum_w);
+    p->kept.valid = paint_to_k(p, &pts, 1, &out, 1.0 / s.sum_w, false);
+    p->kept.n = pts.n;
+    memcpy(p->kept.x, pts.x, sizeof p->kept.x);
     if (sums)
         *sums = s;
 }
 
-void power_momentum(struct power_plan *p, const struct particles *parts, float *const out[3],
-                    struct power_sums *sums)
+static void momentum(struct power_plan *p, const struct particles *parts, float *const out[3],
+                     struct power_sums *sums, bool same_points)
 {
     CHECK(parts->fields & PARTICLES_VEL, "power: the momentum spectrum needs velocities");
     struct power_sums s;
@@ -233,9 +296,29 @@ void power_momentum(struct power_plan *p, const struct particles *parts, float *
     struct cic_points pts = points_of(parts);
     for (int d = 0; d < 3; d++)
         pts.fw[d] = parts->v[d];
-    paint_to_k(p, &pts, 3, out, 1.0 / s.sum_w);
+    paint_to_k(p, &pts, 3, out, 1.0 / s.sum_w, same_points);
+    p->kept.valid = false; /* power_momentum_same_points follows power_density only */
     if (sums)
         *sums = s;
+}
+
+void power_momentum(struct power_plan *p, const struct particles *parts, float *const out[3],
+                    struct power_sums *sums)
+{
+    momentum(p, parts, out, sums, false);
+}
+
+void power_momentum_same_points(struct power_plan *p, const struct particles *parts,
+                                float *const out[3], struct power_sums *sums)
+{
+    bool same = p->kept.valid && p->kept.n == parts->n;
+    for (int d = 0; d < 3; d++)
+        same = same && p->kept.x[d] == parts->x[d];
+    CHECK(same,
+          "power: power_momentum_same_points on %lld particles that are not those of the last "
+          "power_density on this plan (%lld); use power_momentum",
+          (long long)parts->n, (long long)p->kept.n);
+    momentum(p, parts, out, sums, true);
 }
 
 /** The running sums of one bin (weight, weight k, weight P_ell), held in registers while

@@ -57,6 +57,16 @@ void power_density(struct power_plan *p, const struct particles *parts, float *o
 void power_momentum(struct power_plan *p, const struct particles *parts, float *const out[3],
                     struct power_sums *sums);
 
+/** power_momentum of the particles the last power_density on p painted, painted in that call's
+ *  order without a new sort (with interlacing the shifted copies are still sorted once). The
+ *  meshes and sums are bitwise those of power_momentum.
+ *  The caller guarantees that parts is the very set given to that power_density, unchanged since
+ *  (no move, migration, resize or position update in between: the painting order would no longer
+ *  match and the mesh would be wrong without notice). Calling it after anything other than
+ *  power_density on p, or with another count or other position arrays, is fatal. Collective. */
+void power_momentum_same_points(struct power_plan *p, const struct particles *parts,
+                                float *const out[3], struct power_sums *sums);
+
 /** Spectrum V ⟨Σ_c Re a_c b_c*⟩ of n_comp pairs of k-space meshes (a == b for auto spectra),
  *  with the multipoles ℓ = 2, 4 when n_ell == POWER_N_ELL. out must come from
  *  power_spectrum_create(power_plan_n_bins(p), n_ell). Collective. */

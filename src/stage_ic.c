@@ -52,20 +52,42 @@ static bool write_field_file(const char *path, const struct ic_fields *f, const 
 /* ---------------------------------------------------------------------------------------------- */
 /* logging */
 
+/* Σ |Ψ|², Σ δ² and max |Ψ_i| of local x plane i into s[0..2] (in index order). */
+static void plane_stats(const struct fft_layout *l, const struct ic_fields *f, ptrdiff_t i,
+                        double s[3])
+{
+    double sp = 0, sd = 0, mx = 0;
+    for (int j = 0; j < l->n[1]; j++)
+        for (int k = 0; k < l->n[2]; k++) {
+            ptrdiff_t o = fft_real_index(l, i, j, k);
+            for (int d = 0; d < 3; d++) {
+                sp += (double)f->psi[d][o] * f->psi[d][o];
+                mx = fmax(mx, fabs(f->psi[d][o]));
+            }
+            sd += f->delta ? (double)f->delta[o] * f->delta[o] : 0.0;
+        }
+    s[0] = sp;
+    s[1] = sd;
+    s[2] = mx;
+}
+
+/* Threads take x planes, each summed into its own slot; the slots are added in plane order, so
+ * the logged values are the same for any number of threads. */
 static void log_field_stats(const struct ic_fields *f, MPI_Comm comm)
 {
     const struct fft_layout *l = &f->layout;
+    const ptrdiff_t nx = l->rnx;
+    double *planes = lm_malloc("ic.stats", (size_t)(nx > 0 ? nx : 1) * 3 * sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t i = 0; i < nx; i++)
+        plane_stats(l, f, l->rx0 + i, planes + 3 * i);
     double sum[2] = {0, 0}, mx = 0;
-    for (ptrdiff_t i = l->rx0; i < l->rx0 + l->rnx; i++)
-        for (int j = 0; j < l->n[1]; j++)
-            for (int k = 0; k < l->n[2]; k++) {
-                ptrdiff_t o = fft_real_index(l, i, j, k);
-                for (int d = 0; d < 3; d++) {
-                    sum[0] += (double)f->psi[d][o] * f->psi[d][o];
-                    mx = fmax(mx, fabs(f->psi[d][o]));
-                }
-                sum[1] += f->delta ? (double)f->delta[o] * f->delta[o] : 0.0;
-            }
+    for (ptrdiff_t i = 0; i < nx; i++) {
+        sum[0] += planes[3 * i];
+        sum[1] += planes[3 * i + 1];
+        mx = fmax(mx, planes[3 * i + 2]);
+    }
+    lm_free(planes);
     comm_sum_double(comm, sum, 2);
     comm_max_double(comm, &mx, 1);
     double cells = (double)l->n[0] * l->n[1] * l->n[2], h = l->box[0] / l->n[0];

@@ -269,7 +269,7 @@ static void measure_real(struct power_plan *pp, struct particles *parts, float *
         subtract(r->real, r->shot);
     if (!momentum)
         return;
-    power_momentum(pp, parts, m, &sums);
+    power_momentum_same_points(pp, parts, m, &sums); /* parts unchanged since power_density */
     r->mom = power_spectrum_create(nb, 1);
     power_measure(pp, 3, m, m, r->mom);
     r->shot_mom = power_shot_noise(&sums, power_plan_volume(pp), true);
@@ -282,12 +282,20 @@ static struct particles *rsd_copy(const struct particles *parts, int los, double
 {
     struct particles *z = particles_create(PARTICLES_POS, parts->n);
     particles_resize(z, parts->n);
-    for (int d = 0; d < 3; d++)
-        memcpy(z->x[d], parts->x[d], (size_t)parts->n * sizeof(float));
-    float *x = z->x[los];
     const float *v = parts->v[los];
-    for (int64_t i = 0; i < parts->n; i++)
-        x[i] = (float)(x[i] + factor * v[i]);
+    for (int d = 0; d < 3; d++) {
+        const float *x = parts->x[d];
+        float *zx = z->x[d];
+        if (d == los) {
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < parts->n; i++)
+                zx[i] = (float)(x[i] + factor * v[i]);
+        } else {
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < parts->n; i++)
+                zx[i] = x[i];
+        }
+    }
     return z;
 }
 

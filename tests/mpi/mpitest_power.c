@@ -5,8 +5,9 @@
  * multipoles, cross, momentum; with and without interlacing; cubic, non-cubic mesh with uneven
  * splits, non-cubic box, n0 < ranks). Further properties: the mode counts of one all-covering bin
  * add up to N^3 - 1; a uniform velocity v0 gives P_p = |v0|^2 P; a translation by whole cells
- * leaves P unchanged; bad options are rejected with the key in the message; every spectrum is
- * bitwise the same at 1, 2 and 4 OpenMP threads.
+ * leaves P unchanged; bad options are rejected with the key in the message; every spectrum and the
+ * particle sums behind the normalisation and shot noise are bitwise the same at 1, 2 and 4 OpenMP
+ * threads; the momentum fields painted in the density's order equal a fresh painting bit for bit.
  */
 #define T_USE_MPI
 #include "harness.h"
@@ -18,6 +19,7 @@
 #include "alloc.h"
 #include "mpi/comm.h"
 #include "mpi/decomp.h"
+#include "mpi/fft.h"
 #include "mpi/migrate.h"
 #include "particles.h"
 #include "power_plan.h"
@@ -124,7 +126,7 @@ static int measure(const struct setup *s, MPI_Comm comm, double *out, int cap)
     for (int c = 0; c < 3; c++)
         m[c] = power_mesh_alloc(pp, "test.mom");
     power_density(pp, p, d, NULL);
-    power_momentum(pp, p, m, NULL);
+    power_momentum_same_points(pp, p, m, NULL);
     float *w = p->w;
     p->w = NULL; /* unit weights for the cross spectrum */
     power_density(pp, p, du, NULL);
@@ -212,6 +214,107 @@ static void test_thread_count_invariance(void)
         }
     }
     omp_set_num_threads(saved);
+}
+
+/* The particle sums (Σ w, Σ w^2, Σ w^2 |v|^2, N) of power_density and power_momentum are bitwise
+ * the same at 1, 2 and 4 OpenMP threads on an odd particle count (several sum blocks, the last one
+ * partial), and equal a plain serial double sum over the whole set to 1e-12. */
+static void test_sums_thread_invariance(void)
+{
+    const struct setup s = {.n = {16, 16, 16}, .box = {100, 100, 100}};
+    const int64_t n = 100003;
+    struct power_options o = {.compensate = true};
+    struct power_plan *pp = power_plan_create(s.n, s.box, &o, MPI_COMM_WORLD);
+    int r = comm_rank(MPI_COMM_WORLD), P = comm_size(MPI_COMM_WORLD);
+    struct particles *p = make_particles(s.box, n * r / P, n * (r + 1) / P);
+    migrate_particles(power_plan_decomp(pp), p, s.box[0]);
+    float *d = power_mesh_alloc(pp, "test.delta"), *m[3];
+    for (int c = 0; c < 3; c++)
+        m[c] = power_mesh_alloc(pp, "test.mom");
+    struct particles *all = make_particles(s.box, 0, n);
+    double ref[4] = {(double)n, 0, 0, 0};
+    for (int64_t i = 0; i < n; i++) {
+        double w = all->w[i], v2 = 0;
+        for (int c = 0; c < 3; c++)
+            v2 += (double)all->v[c][i] * all->v[c][i];
+        ref[1] += w;
+        ref[2] += w * w;
+        ref[3] += w * w * v2;
+    }
+    particles_destroy(&all);
+    int saved = omp_get_max_threads();
+    struct power_sums first[2];
+    for (int nt = 1; nt <= 4; nt *= 2) {
+        omp_set_num_threads(nt);
+        struct power_sums got[2];
+        power_density(pp, p, d, &got[0]);
+        power_momentum(pp, p, m, &got[1]);
+        if (nt == 1)
+            memcpy(first, got, sizeof got);
+        T_CHECK(memcmp(got, first, sizeof got) == 0, "sums at %d threads differ from 1 thread", nt);
+        const double dens[4] = {got[0].n_part, got[0].sum_w, got[0].sum_w2, got[0].sum_w2v2};
+        const double mom[4] = {got[1].n_part, got[1].sum_w, got[1].sum_w2, got[1].sum_w2v2};
+        for (int k = 0; k < 3; k++) {
+            T_CLOSE(dens[k], ref[k], 1e-12);
+            T_CLOSE(mom[k], ref[k], 1e-12);
+        }
+        T_CHECK(dens[3] == 0, "density sums carry no velocity term: %g", dens[3]);
+        T_CLOSE(mom[3], ref[3], 1e-12);
+    }
+    omp_set_num_threads(saved);
+    for (int c = 0; c < 3; c++)
+        lm_free(m[c]);
+    lm_free(d);
+    particles_destroy(&p);
+    power_plan_destroy(&pp);
+}
+
+/* The momentum fields painted in the order of the density's painting (power_momentum_same_points,
+ * as `lemur power` does) are bitwise those of a fresh power_momentum, with and without
+ * interlacing, meshes and spectrum alike; the spectrum is non-trivial. */
+static void test_momentum_same_points(void)
+{
+    for (int c = 0; c < n_setups; c++) {
+        const struct setup *s = &setups[c];
+        struct power_options o = {.compensate = true, .interlace = s->interlace, .kmax = s->kmax};
+        struct power_plan *pp = power_plan_create(s->n, s->box, &o, MPI_COMM_WORLD);
+        struct particles *p = placed_particles(s, pp, MPI_COMM_WORLD);
+        int nb = power_plan_n_bins(pp);
+        size_t n_floats = fft_alloc_bytes(power_plan_fft(pp)) / sizeof(float);
+        float *d = power_mesh_alloc(pp, "test.delta"), *m[3], *fresh[3];
+        for (int k = 0; k < 3; k++) {
+            m[k] = power_mesh_alloc(pp, "test.mom");
+            fresh[k] = power_mesh_alloc(pp, "test.mom");
+        }
+        struct power_sums s_reuse, s_fresh;
+        power_density(pp, p, d, NULL);
+        power_momentum_same_points(pp, p, m, &s_reuse);
+        power_momentum(pp, p, fresh, &s_fresh);
+        int differ = 0;
+        for (int k = 0; k < 3; k++)
+            differ += memcmp(m[k], fresh[k], n_floats * sizeof(float)) != 0;
+        T_CHECK(differ == 0, "setup %d: %d momentum meshes differ from a fresh paint", c, differ);
+        T_CHECK(memcmp(&s_reuse, &s_fresh, sizeof s_reuse) == 0, "setup %d: sums differ", c);
+        struct power_spectrum *a = power_spectrum_create(nb, 1), *b = power_spectrum_create(nb, 1);
+        power_measure(pp, 3, m, m, a);
+        power_measure(pp, 3, fresh, fresh, b);
+        int positive = 0;
+        for (int i = 0; i < nb; i++) {
+            positive += a->P[0][i] > 0;
+            T_CHECK(memcmp(&a->P[0][i], &b->P[0][i], sizeof(double)) == 0,
+                    "setup %d bin %d: P_p %.17g vs fresh %.17g", c, i, a->P[0][i], b->P[0][i]);
+        }
+        T_CHECK(positive >= 1, "setup %d: no bin with P_p > 0", c);
+        power_spectrum_destroy(&a);
+        power_spectrum_destroy(&b);
+        for (int k = 0; k < 3; k++) {
+            lm_free(m[k]);
+            lm_free(fresh[k]);
+        }
+        lm_free(d);
+        particles_destroy(&p);
+        power_plan_destroy(&pp);
+    }
 }
 
 static void test_mode_count(void)
@@ -317,6 +420,8 @@ int main(int argc, char **argv)
     t_mpi_init(&argc, &argv);
     T_RUN(test_rank_count_invariance);
     T_RUN(test_thread_count_invariance);
+    T_RUN(test_sums_thread_invariance);
+    T_RUN(test_momentum_same_points);
     T_RUN(test_mode_count);
     T_RUN(test_uniform_velocity);
     T_RUN(test_whole_cell_translation);

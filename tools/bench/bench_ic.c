@@ -6,17 +6,34 @@
  * An n^3 field in a box of n·1000/512 Mpc/h (the emulator's spacing) is generated (seed table,
  * white noise and δ_k, c2r FFTs of δ and Ψ, 2LPT with lpt_order 2), written as the IC field file
  * (psi_x, psi_y, psi_z, delta: 16 B per cell), turned into particles and written as a snapshot
- * (28 B per particle). Each phase is shown as the max over ranks next to a floor on this machine:
- *   noise      n^3 ranlxd1 draws (2 per mode) / measured draw rate / P
- *   fft        4 c2r transforms (δ, Ψ): 2.5 N log2 N flops each / FMA rate / P
+ * (32 B per particle: float positions and velocities, uint64 IDs). Each phase is shown as the max
+ * over ranks next to a floor on this machine, the larger of its compute and memory bounds, or their
+ * sum where the phase runs a compute-bound and a memory-bound part one after the other. The bytes
+ * counted are those the memory moves: an array that is only read costs its bytes once, an array
+ * that is written costs them twice (the write-allocate read for ownership, then the write back;
+ * an array updated in place likewise: read, then written back), as in bench_power and the
+ * bandwidth measurement itself (bench_triad_bandwidth). Per cell, with float meshes:
+ *   noise      max(n^3 ranlxd1 draws (2 per mode) / (draw rate x threads),
+ *                  δ_k written: 4 B (one complex float per 2 cells) x 2 / bandwidth)
+ *   fft        4 c2r transforms (δ, Ψ): 2.5 N log2 N flops each / (FMA rate x threads)
+ *              + the k-space kernels before them / bandwidth: δ_k copied for δ (4 B read + 4 B
+ *              written x 2) and 3 gradients Ψ_k = i k / k² δ_k (4 B read + 4 B written x 2 each):
+ *              48 B
  *   2lpt       11 more transforms (δ, 6 Hessian terms, S forward, 3 components) likewise
- *   particles  (12 B read + 28 B written) per particle / memory bandwidth of all ranks
+ *              + / bandwidth: the δ_k copy and the 6 Hessian terms (12 B each), the 7 squares
+ *              accumulated into S (4 B read + S written x 2: 12 B each), S_k scaled in place
+ *              (4 B read + 4 B written back) and the 3 gradients of S_k (12 B each): 212 B
+ *   particles  (12 B of Ψ read, 24 B with 2LPT, + 32 B written x 2) per particle / bandwidth
  *   write      bytes / sequential write bandwidth of out_dir through the page cache (what HDF5
- *              sees without fsync)
+ *              sees without fsync), measured with the same kind of writes
+ * Rates: the bandwidth is measured by all ranks at once, each on its OpenMP threads (each rank's
+ * share of the node); the draw and FMA rates per core, times the OpenMP threads of a rank. Floors
+ * divide the work evenly over the ranks.
  * Memory: the labelled allocator's peak per rank (max over ranks) and its largest labels.
  */
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,27 +140,28 @@ struct machine {
 
 static void report(int n, int lpt, int size, const struct machine *m, MPI_Comm comm)
 {
-    double cells = (double)n * n * n, fft = 2.5 * cells * log2(cells) / m->flops / size;
+    double cells = (double)n * n * n, threads = omp_get_max_threads();
+    double fft = 2.5 * cells * log2(cells) / (m->flops * threads) / size;
+    double bw = m->bandwidth * size; /* bytes/s of all ranks together */
     const char *name[7] = {"ic.setup",       "ic.noise",     "ic.fft",           "ic.2lpt",
                            "ic.write_field", "ic.particles", "ic.write_snapshot"};
     const double floor[7] = {0,
-                             cells / m->draw_rate / size,
-                             4 * fft,
-                             lpt == 2 ? 11 * fft : 0,
+                             fmax(cells / (m->draw_rate * threads) / size, 2 * 4 * cells / bw),
+                             4 * fft + 48 * cells / bw,
+                             lpt == 2 ? 11 * fft + 212 * cells / bw : 0,
                              16 * cells / m->write_bw,
-                             40 * cells / (m->bandwidth * size),
-                             28 * cells / m->write_bw};
+                             (12.0 * lpt + 2 * 32) * cells / bw,
+                             32 * cells / m->write_bw};
     double t[7], total = 0, peak = (double)alloc_peak();
     for (int i = 0; i < 7; i++)
         total += t[i] = phase_max(name[i], comm);
     comm_max_double(comm, &peak, 1);
     if (comm_rank(comm) != 0)
         return;
-    const char *threads = getenv("OMP_NUM_THREADS");
-    printf("bench_ic: n = %d^3, LPT order %d, %d rank(s), %s OpenMP thread(s) per rank\n", n, lpt,
-           size, threads ? threads : "default");
+    printf("bench_ic: n = %d^3, LPT order %d, %d rank(s) x %d OpenMP thread(s)\n", n, lpt, size,
+           (int)threads);
     printf("machine: ranlxd1 %.1f M draws/s per core, %.1f GFlop/s float FMA per core, memory "
-           "%.1f GB/s per rank, write %.0f MB/s\n",
+           "%.1f GB/s per rank (bytes moved, write-allocate included), write %.0f MB/s\n",
            m->draw_rate / 1e6, m->flops / 1e9, m->bandwidth / 1e9, m->write_bw / 1e6);
     printf("%-20s %10s %10s\n", "phase", "max s", "floor s");
     for (int i = 0; i < 7; i++)
