@@ -373,7 +373,8 @@ static void bin_row(const struct power_plan *p, const struct fft_kiter *it, int 
             kk[q] = sqrt(k2[q]);
             double u = (kk[q] - kmin) * inv_dk;
             u += 1e-12 * (fabs(u) + 1);
-            bin[q] = k2[q] != 0 && u >= 0 && u < nb ? (int)u : -1;
+            bool in = (k2[q] != 0) & (u >= 0) & (u < nb); /* branch-free: the loop vectorises */
+            bin[q] = (int)(in ? u : -1.0);
             klos[q] = los == 2 ? kz : k_row;
         }
         for (int q = 0; q < m; q++)
