@@ -142,36 +142,44 @@ static void transpose_blocks(fftwf_complex *c, int n, int64_t m)
         }
 }
 
-static void local_r2c(const struct fft_plan *p, float *r)
+/** The 2-D transform of every x plane (r2c forward, c2r backward), threads taking planes. */
+static void local_planes(const struct fft_plan *p, float *r, bool forward)
 {
     const struct fft_layout *l = &p->layout;
-    const struct fft_local *q = p->local;
-    const int n0 = l->n[0];
-    const int64_t plane = (int64_t)l->n[1] * l->row, kplane = (int64_t)n0 * l->nkz;
-    fftwf_complex *c = (fftwf_complex *)r;
+    const int64_t plane = (int64_t)l->n[1] * l->row;
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < n0; i++)
-        fftwf_execute_dft_r2c(q->plane_fwd, r + i * plane, (fftwf_complex *)(r + i * plane));
-    transpose_blocks(c, n0, l->nkz);
+    for (int i = 0; i < l->n[0]; i++) {
+        float *x = r + i * plane;
+        if (forward)
+            fftwf_execute_dft_r2c(p->local->plane_fwd, x, (fftwf_complex *)x);
+        else
+            fftwf_execute_dft_c2r(p->local->plane_bwd, (fftwf_complex *)x, x);
+    }
+}
+
+/** The 1-D transforms along kx of every ky plane, threads taking planes. */
+static void local_lines(const struct fft_plan *p, fftwf_complex *c, bool forward)
+{
+    const struct fft_layout *l = &p->layout;
+    const int64_t kplane = (int64_t)l->n[0] * l->nkz;
+    fftwf_plan line = forward ? p->local->line_fwd : p->local->line_bwd;
 #pragma omp parallel for schedule(static)
-    for (int j = 0; j < n0; j++)
-        fftwf_execute_dft(q->line_fwd, c + j * kplane, c + j * kplane);
+    for (int j = 0; j < l->n[1]; j++)
+        fftwf_execute_dft(line, c + j * kplane, c + j * kplane);
+}
+
+static void local_r2c(const struct fft_plan *p, float *r)
+{
+    local_planes(p, r, true);
+    transpose_blocks((fftwf_complex *)r, p->layout.n[0], p->layout.nkz);
+    local_lines(p, (fftwf_complex *)r, true);
 }
 
 static void local_c2r(const struct fft_plan *p, float *r)
 {
-    const struct fft_layout *l = &p->layout;
-    const struct fft_local *q = p->local;
-    const int n0 = l->n[0];
-    const int64_t plane = (int64_t)l->n[1] * l->row, kplane = (int64_t)n0 * l->nkz;
-    fftwf_complex *c = (fftwf_complex *)r;
-#pragma omp parallel for schedule(static)
-    for (int j = 0; j < n0; j++)
-        fftwf_execute_dft(q->line_bwd, c + j * kplane, c + j * kplane);
-    transpose_blocks(c, n0, l->nkz);
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n0; i++)
-        fftwf_execute_dft_c2r(q->plane_bwd, (fftwf_complex *)(r + i * plane), r + i * plane);
+    local_lines(p, (fftwf_complex *)r, false);
+    transpose_blocks((fftwf_complex *)r, p->layout.n[0], p->layout.nkz);
+    local_planes(p, r, false);
 }
 
 static void plan_double(struct fft_plan *p, void *buf, unsigned fl)
