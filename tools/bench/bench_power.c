@@ -15,9 +15,11 @@
  *   readout   (12 B per particle read + 8 B written-allocated + 4 B per mesh node read) /
  *             bandwidth: the CIC gather of one field at the particles (the adjoint of paint;
  *             timed apart)
- * Below the table, the compute floors of paint and readout: 8 scattered double adds and 8 gathered
- * loads per particle at this core's rate for independent ones hitting L1
- * (bench_scatter_gather_rates): a bound however little memory moves.
+ * Below the table, paint and readout against the rate of their inner step alone: 8 scattered
+ * double adds and 8 gathered loads per particle at the rate this core sustains for that loop in
+ * isolation with every access an L1 hit (bench_scatter_gather_rates). Not a hardware limit (the
+ * isolated loop loads its indices too), but what scalar code of that shape achieves here: a
+ * paint or readout near it is bound by its scattered memory operations, not by bandwidth.
  * The bandwidth is measured by all ranks at once, each on its OpenMP threads (each rank's share of
  * the node), counting the bytes the memory moves (write-allocate included, as in the floors),
  * the FMA rate per core (times the threads of a rank); floors divide the work evenly
@@ -176,11 +178,12 @@ int main(int argc, char **argv)
             printf("\n");
         }
         double paint_ops = 8 * np / P / (adds * threads), read_ops = 8 * np / P / (loads * threads);
-        printf("compute floors (this core's %.2g scattered double adds/s and %.2g gathered float "
-               "loads/s in L1, times %d thread(s)): paint %.4f s (8 adds per particle; at %.1fx), "
-               "readout %.4f s (8 loads per particle; at %.1fx)\n",
-               adds, loads, threads, paint_ops, many.best[0] / paint_ops, read_ops,
-               many.best[5] / read_ops);
+        printf(
+            "inner-step floors (this core's %.2g scattered double adds/s and %.2g gathered float "
+            "loads/s in L1, times %d thread(s)): paint %.4f s (8 adds per particle; at %.1fx), "
+            "readout %.4f s (8 loads per particle; at %.1fx)\n",
+            adds, loads, threads, paint_ops, many.best[0] / paint_ops, read_ops,
+            many.best[5] / read_ops);
         printf("CPU time per repeat of the spectrum and the readout (all threads of a rank, max "
                "over ranks): %.4f s (wall much above CPU / threads: the cores were shared)\n",
                many.cpu);
