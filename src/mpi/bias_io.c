@@ -167,9 +167,9 @@ static bool write_model_file(hid_t f, const struct bias_model *m, const char *co
     return ok;
 }
 
-/* Write a file through "<path>.tmp" with fn (rank 0 only). */
-static void write_file(const char *path, bool (*fn)(hid_t f, const void *ctx), const void *ctx,
-                       struct lm_err *err)
+/* Write a file through "<path>.tmp" with fn (rank 0 only); what names it in the message. */
+static void write_file(const char *path, const char *what, bool (*fn)(hid_t f, const void *ctx),
+                       const void *ctx, struct lm_err *err)
 {
     h5io_quiet();
     char tmp[H5IO_PATH_MAX + 8];
@@ -184,7 +184,7 @@ static void write_file(const char *path, bool (*fn)(hid_t f, const void *ctx), c
     if (!ok) {
         unlink(tmp);
         if (lm_err_ok(err))
-            lm_err_set(err, "cannot write %s", path);
+            lm_err_set(err, "cannot write %s%s", what, path);
     }
 }
 
@@ -211,30 +211,28 @@ bool bias_io_write_arrays(const char *path, int n, const char *const *names, con
 {
     struct arrays a = {n, names, sizes, data};
     if (comm_rank(comm) == 0)
-        write_file(path, write_arrays_file, &a, err);
+        write_file(path, "", write_arrays_file, &a, err);
     return comm_agree_soft(comm, err);
+}
+
+/** A model and its configuration text, for write_file. */
+struct model_ctx {
+    const struct bias_model *m;
+    const char *config;
+};
+
+static bool write_model_ctx(hid_t f, const void *ctx)
+{
+    const struct model_ctx *c = ctx;
+    return write_model_file(f, c->m, c->config);
 }
 
 bool bias_io_write_model(const char *path, const struct bias_model *m, const char *config,
                          MPI_Comm comm, struct lm_err *err)
 {
-    if (comm_rank(comm) == 0) {
-        h5io_quiet();
-        char tmp[H5IO_PATH_MAX + 8];
-        if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-            lm_err_set(err, "%s: file name too long", path);
-        hid_t f = lm_err_ok(err) ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT) : -1;
-        bool ok = f >= 0 && write_model_file(f, m, config);
-        if (f >= 0 && H5Fclose(f) < 0)
-            ok = false;
-        if (ok && rename(tmp, path) != 0)
-            ok = false;
-        if (!ok) {
-            unlink(tmp);
-            if (lm_err_ok(err))
-                lm_err_set(err, "cannot write the bias model file %s", path);
-        }
-    }
+    struct model_ctx c = {m, config};
+    if (comm_rank(comm) == 0)
+        write_file(path, "the bias model file ", write_model_ctx, &c, err);
     return comm_agree_soft(comm, err);
 }
 
