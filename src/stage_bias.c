@@ -45,8 +45,11 @@
 /* ---- inputs shared with bias-fit --------------------------------------------------------------
  */
 
-bool stage_bias_load_field(struct run *r, struct ic_fields *own, const struct ic_fields **f,
-                           struct lm_err *err)
+static void free_field(struct ic_fields *own);
+
+/* The linear field: the run's (*f points at it) or read into own (*f = own; free_field). */
+static bool load_field(struct run *r, struct ic_fields *own, const struct ic_fields **f,
+                       struct lm_err *err)
 {
     const struct params *p = r->p;
     memset(own, 0, sizeof *own);
@@ -76,16 +79,28 @@ bool stage_bias_load_field(struct run *r, struct ic_fields *own, const struct ic
         msg_info("bias: read the linear field from %s", path);
         *f = own;
     } else {
-        stage_bias_free_field(own);
+        free_field(own);
     }
     return ok;
 }
 
-void stage_bias_free_field(struct ic_fields *own)
+static void free_field(struct ic_fields *own)
 {
     for (int d = 0; d < 3; d++)
         lm_free(own->psi[d]);
     memset(own, 0, sizeof *own);
+}
+
+struct bias_features *stage_bias_features(struct run *r, const struct bias_model *m,
+                                          struct lm_err *err)
+{
+    struct ic_fields own;
+    const struct ic_fields *field;
+    if (!load_field(r, &own, &field, err))
+        return NULL;
+    struct bias_features *bf = bias_features_create(field, m->n_scales, m->scales, r->comm);
+    free_field(&own);
+    return bf;
 }
 
 struct particles *stage_bias_particles(struct run *r, struct snapshot_header *hdr, bool *owned,
@@ -254,12 +269,9 @@ static bool write_sites(const struct params *p, const struct bias_features *bf, 
 static float *site_weights(struct run *r, const struct bias_model *m, struct fft_layout *layout,
                            struct lm_err *err)
 {
-    struct ic_fields own;
-    const struct ic_fields *field;
-    if (!stage_bias_load_field(r, &own, &field, err))
+    struct bias_features *bf = stage_bias_features(r, m, err);
+    if (!bf)
         return NULL;
-    struct bias_features *bf = bias_features_create(field, m->n_scales, m->scales, r->comm);
-    stage_bias_free_field(&own);
     run_release(r, RUN_FIELD);
     float *f = bias_site_weights(bf, m);
     *layout = bf->layout;

@@ -27,13 +27,14 @@ bool stage_bias_check(const struct params *p, MPI_Comm comm, struct lm_err *err)
  */
 bool stage_bias_fit(const struct params *p, MPI_Comm comm, struct lm_err *err);
 
-/** The linear field: the run's (from memory; *f points at it) or, when bias.field is set or the
- *  run does not hold it, read into own (*f = own; free with stage_bias_free_field).
- *  @return false with err agreed. Collective. */
-bool stage_bias_load_field(struct run *r, struct ic_fields *own, const struct ic_fields **f,
-                           struct lm_err *err);
-/** Free the arrays of a field read by stage_bias_load_field (NULL-safe members). Local. */
-void stage_bias_free_field(struct ic_fields *own);
+struct bias_features;
+struct bias_model;
+/** The features of the linear field at the model's scales (bias_features_create): the field is
+ *  the run's (from memory) or, when bias.field is set or the run does not hold it, read from that
+ *  file or the run's field file and freed once the features are made.
+ *  @return the features (free with bias_features_destroy), NULL with err agreed. Collective. */
+struct bias_features *stage_bias_features(struct run *r, const struct bias_model *m,
+                                          struct lm_err *err);
 
 struct particles;
 /** The final particles with IDs: the run's (borrowed, *owned false) unless bias.input is set, else

@@ -57,12 +57,9 @@ static bool fit_check(const struct params *p, MPI_Comm comm, struct lm_err *err)
 static float *site_inputs(struct run *r, struct bias_model *m, struct fft_layout *layout,
                           struct lm_err *err)
 {
-    struct ic_fields own;
-    const struct ic_fields *field;
-    if (!stage_bias_load_field(r, &own, &field, err))
+    struct bias_features *bf = stage_bias_features(r, m, err);
+    if (!bf)
         return NULL;
-    struct bias_features *bf = bias_features_create(field, m->n_scales, m->scales, r->comm);
-    stage_bias_free_field(&own);
     double cov[9 * BIAS_MAX_SCALES * BIAS_MAX_SCALES];
     bias_features_cov(bf, cov, r->comm);
     float *in = NULL;
