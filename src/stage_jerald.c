@@ -34,7 +34,7 @@ struct jerald_run_state {
     struct jerald_io_file *file; /**< the maps file being written */
 };
 
-static struct power_options power_options_of(const struct params *p)
+struct power_options stage_jerald_power_options(const struct params *p)
 {
     return (struct power_options){.dk = p->power.dk,
                                   .kmin = p->power.kmin,
@@ -101,7 +101,7 @@ static bool setup(struct jerald_run_state *r, struct particles *parts, struct lm
         msg_warn("jerald.n_mesh = %d has the prime factor %d: FFTs will be slow (prefer sizes "
                  "2^a 3^b 5^c 7^d)",
                  r->set->n_mesh, prime);
-    struct power_options po = power_options_of(r->p);
+    struct power_options po = stage_jerald_power_options(r->p);
     r->plan =
         jerald_plan_create(r->set->n_mesh, r->hdr->box_size, r->set->gradient_order, &po, r->comm);
     r->input = parts;

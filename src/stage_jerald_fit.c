@@ -477,15 +477,6 @@ static bool write_outputs(struct fit_state *st, struct lm_err *err)
 
 /* ---- the stage ------------------------------------------------------------------------------- */
 
-static struct power_options power_options_of(const struct params *p)
-{
-    return (struct power_options){.dk = p->power.dk,
-                                  .kmin = p->power.kmin,
-                                  .kmax = p->power.kmax,
-                                  .compensate = p->power.compensate,
-                                  .los = 2};
-}
-
 static void teardown(struct fit_state *st)
 {
     for (int i = 0; i < JERALD_MAX_MAPS; i++) {
@@ -508,7 +499,7 @@ bool jerald_fit_run(const struct params *p, struct particles *parts,
         teardown(&st);
         return false;
     }
-    struct power_options po = power_options_of(p);
+    struct power_options po = stage_jerald_power_options(p);
     st.plan =
         jerald_fit_plan_create(st.set->n_mesh, hdr->box_size, st.set->gradient_order, &po, comm);
     migrate_particles(jerald_plan_decomp(jerald_fit_plan_forward(st.plan)), parts, hdr->box_size);

@@ -75,6 +75,10 @@ struct particles *stage_jerald_particles(struct run *run, unsigned fields, const
                                          const char *timer, struct snapshot_header *hdr,
                                          bool *owned, struct lm_err *err);
 
+/** The spectrum options of jerald's and jerald-fit's map spectra: power.dk, kmin, kmax and
+ *  compensate, line of sight z. Local. */
+struct power_options stage_jerald_power_options(const struct params *p);
+
 /** `lemur power`: read power.input (empty: the run's particles, borrowed, or their snapshot),
  *  paint it with CIC and write P(k), the redshift-space multipoles and the momentum spectrum
  *  under output.dir (stage_power.c). Collective. */
