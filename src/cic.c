@@ -14,10 +14,11 @@
 
 /** The 8-node stencils of a block of points: local plane index of the lower x node (-1 .. nx-1,
  *  or CIC_OUTSIDE), in-plane offset of the lower (y, z) node, steps to the upper y and z nodes
- *  (periodic), and the 8 weights, corner (a, b, c) at w[(a * 2 + b) * 2 + c]. */
+ *  (periodic), and the 8 weights, corner (a, b, c) at w[(a * 2 + b) * 2 + c]: float products
+ *  wx_a wy_b wz_c (wx_0 = 1 - tx, wx_1 = tx, ...) held in double, as paint and readout use them. */
 struct cic_block {
     int64_t lx[CIC_BLOCK], off[CIC_BLOCK], dy[CIC_BLOCK], dz[CIC_BLOCK];
-    float w[8][CIC_BLOCK];
+    double w[8][CIC_BLOCK];
     float x[3][CIC_BLOCK]; /**< gathered positions (sorted order) */
 };
 
@@ -77,14 +78,14 @@ static void block_stencils(const struct cic_geom *g, const float *restrict px,
         b->dy[k] = iy + 1 == n1 ? -(n1 - 1) * row : row;
         b->dz[k] = iz + 1 == n2 ? -(n2 - 1) : 1;
         float wx0 = 1 - tx, wy0 = 1 - ty, wz0 = 1 - tz;
-        b->w[0][k] = wx0 * wy0 * wz0;
-        b->w[1][k] = wx0 * wy0 * tz;
-        b->w[2][k] = wx0 * ty * wz0;
-        b->w[3][k] = wx0 * ty * tz;
-        b->w[4][k] = tx * wy0 * wz0;
-        b->w[5][k] = tx * wy0 * tz;
-        b->w[6][k] = tx * ty * wz0;
-        b->w[7][k] = tx * ty * tz;
+        b->w[0][k] = (float)(wx0 * wy0 * wz0);
+        b->w[1][k] = (float)(wx0 * wy0 * tz);
+        b->w[2][k] = (float)(wx0 * ty * wz0);
+        b->w[3][k] = (float)(wx0 * ty * tz);
+        b->w[4][k] = (float)(tx * wy0 * wz0);
+        b->w[5][k] = (float)(tx * wy0 * tz);
+        b->w[6][k] = (float)(tx * ty * wz0);
+        b->w[7][k] = (float)(tx * ty * tz);
     }
     for (int k = 0; far && k < m; k++) {
         int64_t iy = wrap_far(node_floor(py[k] * sy + shift), n1);
@@ -157,10 +158,10 @@ int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field
                 float w = point_weight(pts, f, q0 + k);
                 for (int a = 0; a < 2; a++) {
                     float *p = field_plane(s, &fields[f], b.lx[k] + a) + o;
-                    p[0] += w * b.w[4 * a][k];
-                    p[dz] += w * b.w[4 * a + 1][k];
-                    p[dy] += w * b.w[4 * a + 2][k];
-                    p[dy + dz] += w * b.w[4 * a + 3][k];
+                    p[0] += w * (float)b.w[4 * a][k];
+                    p[dz] += w * (float)b.w[4 * a + 1][k];
+                    p[dy] += w * (float)b.w[4 * a + 2][k];
+                    p[dy + dz] += w * (float)b.w[4 * a + 3][k];
                 }
             }
         }
@@ -213,12 +214,16 @@ void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
         block_locate(&g, pts, idx, q0, m, &blk);
         for (int f = 0; f < n_fields; f++) {
             double *pl = lo ? lo[f] : NULL, *ph = hi ? hi[f] : NULL;
+            double wf[CIC_BLOCK];
+            for (int k = 0; k < m; k++) {
+                uint32_t i = idx[q0 + k];
+                float w0 = pts->w ? pts->w[i] : 1.0f;
+                wf[k] = pts->fw[f] ? (double)w0 * pts->fw[f][i] : (double)w0;
+            }
             for (int k = 0; k < m; k++) {
                 if (blk.lx[k] == CIC_OUTSIDE)
                     continue; /* not in bucket b's range: cic_order_points put it elsewhere */
-                int64_t i = idx[q0 + k];
-                float w0 = pts->w ? pts->w[i] : 1.0f;
-                double w = pts->fw[f] ? (double)w0 * pts->fw[f][i] : (double)w0;
+                const double w = wf[k];
                 const int64_t o = blk.off[k], dy = blk.dy[k], dz = blk.dz[k];
                 if (pl) {
                     double *p = pl + o;
@@ -266,10 +271,10 @@ int64_t cic_readout(const struct cic_slab *s, int n_fields, const struct cic_fie
                 const float *p0 = (lx < 0 ? fd->lo : fd->data + lx * plane) + b.off[k];
                 const float *p1 = (lx + 1 >= nx ? fd->hi : fd->data + (lx + 1) * plane) + b.off[k];
                 const int64_t dy = b.dy[k], dz = b.dz[k];
-                double v0 = (double)b.w[0][k] * p0[0] + (double)b.w[1][k] * p0[dz];
-                double v1 = (double)b.w[2][k] * p0[dy] + (double)b.w[3][k] * p0[dy + dz];
-                double v2 = (double)b.w[4][k] * p1[0] + (double)b.w[5][k] * p1[dz];
-                double v3 = (double)b.w[6][k] * p1[dy] + (double)b.w[7][k] * p1[dy + dz];
+                double v0 = b.w[0][k] * p0[0] + b.w[1][k] * p0[dz];
+                double v1 = b.w[2][k] * p0[dy] + b.w[3][k] * p0[dy + dz];
+                double v2 = b.w[4][k] * p1[0] + b.w[5][k] * p1[dz];
+                double v3 = b.w[6][k] * p1[dy] + b.w[7][k] * p1[dy + dz];
                 o_f[k] = (float)((v0 + v1) + (v2 + v3));
             }
         }
