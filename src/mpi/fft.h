@@ -1,5 +1,5 @@
 /*
- * fft (tier: mpi) — distributed real-to-complex 3-D FFTs over FFTW-MPI.
+ * fft (tier: mpi) — distributed real-to-complex 3-D FFTs: lemur's slab transform, or FFTW-MPI.
  *
  * A real mesh of n[0] x n[1] x n[2] nodes is split into x-slabs (FFTW's block distribution,
  * ceil(n0 / P) planes per rank, so with P > n[0] the last ranks own none and simply take part in
@@ -11,9 +11,17 @@
  * double on request; data pointers are void * over the plan's real type. Plans are made once;
  * planning with FFT_MEASURE overwrites the buffer it is given. Every plan runs with the OpenMP
  * threads of its rank (omp_get_max_threads() when it is created; FFTW's threads are started once,
- * before FFTW-MPI). On a single rank, a float transposed plan of a mesh with n0 = n1 runs its plane
- * transforms and its transpose on the rank's threads itself (FFTW-MPI's one-rank transpose is
- * serial); its result is bitwise FFTW-MPI's on any number of ranks, for any number of threads.
+ * before FFTW-MPI).
+ *
+ * A transposed plan of a mesh with n0 = n1 (and n1 (n2/2+1) modes a multiple of 64 bytes) runs
+ * lemur's slab transform, the three steps of FFTW-MPI's own: the 2-D transform of each x plane, the
+ * transpose of x and ky, the 1-D transforms along kx of each ky plane. The plane and line steps
+ * run on the rank's threads with the same single-threaded FFTW plans on every rank count; the
+ * transpose swaps square blocks in place on one rank, and between ranks regroups the rows by ky on
+ * the threads and exchanges them in one MPI_Alltoallw, received straight into place. Its result
+ * is bitwise FFTW-MPI's, for any number of ranks and threads. Memory: on several ranks the plan
+ * keeps one real slab of exchange buffer ("fft.transpose"). Other meshes take FFTW-MPI (its
+ * transposes are serial and made of many messages).
  */
 #ifndef LEMUR_FFT_H
 #define LEMUR_FFT_H

@@ -3,13 +3,14 @@
  * Meshes include non-cubic, odd and tiny ones (n0 = 3 < 4 ranks: a rank without planes).
  * Properties: round trip, every mode visited once with the right Hermitian weights, a plane wave
  * lands on its two modes, the shift theorem, Parseval; float and double, transposed or not.
- * The one-rank path (plane transforms on the rank's threads) is bitwise FFTW-MPI on P ranks and
- * the same for any number of threads.
+ * lemur's slab path (plane and line transforms and the transpose on the rank's threads) is bitwise
+ * FFTW-MPI's transform on P ranks, and the same for any number of ranks and threads.
  */
 #define T_USE_MPI
 #include "harness.h"
 
 #include <complex.h>
+#include <fftw3-mpi.h>
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
@@ -236,14 +237,14 @@ static void test_size_check(void)
 }
 
 /** r2c (and then c2r) of node_value on a whole mesh planned on MPI_COMM_SELF, at nt threads. */
-static float *self_transform(const int n[3], int nt, bool backward)
+static void *self_transform(const int n[3], enum fft_precision prec, int nt, bool backward)
 {
     int saved = omp_get_max_threads();
     omp_set_num_threads(nt);
-    struct fft_plan *p = fft_plan_create(n, NULL, FFT_PRECISION_FLOAT, 0, NULL, MPI_COMM_SELF);
-    float *a = fft_alloc(p, "test.fft");
+    struct fft_plan *p = fft_plan_create(n, NULL, prec, 0, NULL, MPI_COMM_SELF);
+    void *a = fft_alloc(p, "test.fft");
     const int s0[3] = {0, 0, 0};
-    fill(fft_layout(p), a, false, s0);
+    fill(fft_layout(p), a, prec == FFT_PRECISION_DOUBLE, s0);
     fft_r2c(p, a);
     if (backward)
         fft_c2r(p, a);
@@ -252,55 +253,120 @@ static float *self_transform(const int n[3], int nt, bool backward)
     return a;
 }
 
-/* Every rank transforms the whole mesh alone (the one-rank path where it applies: square x-y,
- * n1 (n2/2+1) a multiple of 8; 9x9x8 takes FFTW-MPI) at 1 and 3 threads, and compares its modes and
- * its real planes of the distributed transform with them bit for bit. */
-static void test_one_rank_path(void)
+/** FFTW-MPI's own transposed r2c (and then c2r) of node_value on comm: the reference of the slab
+ *  path. */
+static void *fftw_mpi_transform(const int n[3], enum fft_precision prec, bool backward,
+                                MPI_Comm comm)
 {
-    static const int cubes[][3] = {{8, 8, 8}, {12, 12, 7}, {8, 8, 13}, {9, 9, 8}};
-    for (int m = 0; m < 4; m++) {
-        const int *n = cubes[m];
-        const int s0[3] = {0, 0, 0};
-        struct fft_plan *p = fft_plan_create(n, NULL, FFT_PRECISION_FLOAT, 0, NULL, MPI_COMM_WORLD);
-        const struct fft_layout *l = fft_layout(p);
-        float *a = fft_alloc(p, "test.fft");
-        fill(l, a, false, s0);
-        fft_r2c(p, a);
-        float *k1 = self_transform(n, 1, false), *k3 = self_transform(n, 3, false);
-        size_t bytes = (size_t)n[0] * n[1] * l->nkz * 2 * sizeof(float);
-        T_CHECK(memcmp(k1, k3, bytes) == 0, "%dx%dx%d: one rank, 1 and 3 threads: same modes", n[0],
-                n[1], n[2]);
-        int64_t differ = 0;
+    const bool dbl = prec == FFT_PRECISION_DOUBLE;
+    struct fft_layout l;
+    fft_local_size(n, NULL, 0, comm, &l);
+    void *a = lm_calloc("test.fft", 2 * (size_t)(l.alloc_complex > 0 ? l.alloc_complex : 1),
+                        dbl ? sizeof(double) : sizeof(float));
+    const unsigned fwd = FFTW_ESTIMATE | FFTW_MPI_TRANSPOSED_OUT;
+    const unsigned bwd = FFTW_ESTIMATE | FFTW_MPI_TRANSPOSED_IN;
+    const int s0[3] = {0, 0, 0};
+    if (dbl) {
+        fftw_plan f = fftw_mpi_plan_dft_r2c_3d(n[0], n[1], n[2], a, a, comm, fwd);
+        fftw_plan b = fftw_mpi_plan_dft_c2r_3d(n[0], n[1], n[2], a, a, comm, bwd);
+        fill(&l, a, true, s0);
+        fftw_execute(f);
+        if (backward)
+            fftw_execute(b);
+        fftw_destroy_plan(f);
+        fftw_destroy_plan(b);
+    } else {
+        fftwf_plan f = fftwf_mpi_plan_dft_r2c_3d(n[0], n[1], n[2], a, a, comm, fwd);
+        fftwf_plan b = fftwf_mpi_plan_dft_c2r_3d(n[0], n[1], n[2], a, a, comm, bwd);
+        fill(&l, a, false, s0);
+        fftwf_execute(f);
+        if (backward)
+            fftwf_execute(b);
+        fftwf_destroy_plan(f);
+        fftwf_destroy_plan(b);
+    }
+    return a;
+}
+
+/** Local modes (forward) or real nodes (backward) that differ in any bit between the distributed
+ *  transform a and b, a whole-mesh one-rank transform (whole) or FFTW-MPI's distributed one
+ *  (!whole), over all ranks. */
+static int64_t count_differ(const struct fft_layout *l, size_t real, const char *a, const char *b,
+                            bool whole, bool backward)
+{
+    int64_t differ = 0;
+    if (backward) {
+        for (ptrdiff_t i = 0; i < l->rnx; i++)
+            for (int j = 0; j < l->n[1]; j++) {
+                int64_t row = (i * l->n[1] + j) * l->row;
+                int64_t brow = whole ? ((l->rx0 + i) * l->n[1] + j) * l->row : row;
+                differ += memcmp(a + row * real, b + brow * real, (size_t)l->n[2] * real) != 0;
+            }
+    } else {
         struct fft_kiter it;
         for (fft_kiter_begin(&it, l); !it.done; fft_kiter_next(&it)) {
-            int64_t q = ((int64_t)it.i[1] * n[0] + it.i[0]) * l->nkz + it.i[2];
-            differ += memcmp(&a[2 * it.index], &k1[2 * q], 2 * sizeof(float)) != 0;
+            int64_t q =
+                whole ? ((int64_t)it.i[1] * l->n[0] + it.i[0]) * l->nkz + it.i[2] : it.index;
+            differ += memcmp(a + 2 * it.index * real, b + 2 * q * real, 2 * real) != 0;
         }
-        comm_sum_int64(MPI_COMM_WORLD, &differ, 1);
-        T_CHECK(differ == 0, "%dx%dx%d: %d rank(s) give the one-rank modes bit for bit", n[0], n[1],
-                n[2], comm_size(MPI_COMM_WORLD));
-        fft_c2r(p, a);
-        float *r1 = self_transform(n, 1, true), *r3 = self_transform(n, 3, true);
-        int64_t plane = (int64_t)n[1] * l->row;
-        T_CHECK(memcmp(r1, r3, (size_t)n[0] * plane * sizeof(float)) == 0,
-                "%dx%dx%d: one rank, 1 and 3 threads: same round trip", n[0], n[1], n[2]);
-        differ = 0;
-        for (ptrdiff_t i = 0; i < l->rnx; i++)
-            for (int j = 0; j < n[1]; j++)
-                differ +=
-                    memcmp(a + (i * n[1] + j) * l->row, r1 + ((l->rx0 + i) * n[1] + j) * l->row,
-                           (size_t)n[2] * sizeof(float)) != 0;
-        comm_sum_int64(MPI_COMM_WORLD, &differ, 1);
-        T_CHECK(differ == 0,
-                "%dx%dx%d: the round trip on %d rank(s) is the one-rank one bit for bit", n[0],
-                n[1], n[2], comm_size(MPI_COMM_WORLD));
-        lm_free(k1);
-        lm_free(k3);
-        lm_free(r1);
-        lm_free(r3);
-        lm_free(a);
-        fft_plan_destroy(&p);
     }
+    comm_sum_int64(MPI_COMM_WORLD, &differ, 1);
+    return differ;
+}
+
+/* Every rank transforms the whole mesh alone (in-place square transpose) at 1 and 3 threads, and
+ * compares its modes and its real planes of the distributed transform (the transpose exchanged
+ * between ranks) with them bit for bit; the distributed transform is also compared with FFTW-MPI's.
+ * Float and double. Meshes: square x-y with n1 (n2/2+1) modes a multiple of 64 bytes (the slab
+ * path; 3x3x14 leaves a fourth rank without planes) and 9x9x8, which takes FFTW-MPI in float. */
+static void test_slab_path(void)
+{
+    static const int cubes[][3] = {{8, 8, 8}, {12, 12, 7}, {8, 8, 13}, {3, 3, 14}, {9, 9, 8}};
+    const int P = comm_size(MPI_COMM_WORLD);
+    for (int pr = 0; pr < 2; pr++)
+        for (int m = 0; m < 5; m++) {
+            const enum fft_precision prec = pr ? FFT_PRECISION_DOUBLE : FFT_PRECISION_FLOAT;
+            const char *name = pr ? "double" : "float";
+            const size_t real = pr ? sizeof(double) : sizeof(float);
+            const int *n = cubes[m];
+            const int s0[3] = {0, 0, 0};
+            struct fft_plan *p = fft_plan_create(n, NULL, prec, 0, NULL, MPI_COMM_WORLD);
+            const struct fft_layout *l = fft_layout(p);
+            char *a = fft_alloc(p, "test.fft");
+            fill(l, a, pr, s0);
+            fft_r2c(p, a);
+            char *k1 = self_transform(n, prec, 1, false), *k3 = self_transform(n, prec, 3, false);
+            char *kf = fftw_mpi_transform(n, prec, false, MPI_COMM_WORLD);
+            size_t bytes = (size_t)n[0] * n[1] * l->nkz * 2 * real;
+            T_CHECK(memcmp(k1, k3, bytes) == 0,
+                    "%s %dx%dx%d: one rank, 1 and 3 threads: same modes", name, n[0], n[1], n[2]);
+            T_CHECK(count_differ(l, real, a, k1, true, false) == 0,
+                    "%s %dx%dx%d: %d rank(s) give the one-rank modes bit for bit", name, n[0], n[1],
+                    n[2], P);
+            T_CHECK(count_differ(l, real, a, kf, false, false) == 0,
+                    "%s %dx%dx%d: %d rank(s) give FFTW-MPI's modes bit for bit", name, n[0], n[1],
+                    n[2], P);
+            fft_c2r(p, a);
+            char *r1 = self_transform(n, prec, 1, true), *r3 = self_transform(n, prec, 3, true);
+            char *rf = fftw_mpi_transform(n, prec, true, MPI_COMM_WORLD);
+            T_CHECK(memcmp(r1, r3, (size_t)n[0] * n[1] * l->row * real) == 0,
+                    "%s %dx%dx%d: one rank, 1 and 3 threads: same round trip", name, n[0], n[1],
+                    n[2]);
+            T_CHECK(count_differ(l, real, a, r1, true, true) == 0,
+                    "%s %dx%dx%d: the round trip on %d rank(s) is the one-rank one bit for bit",
+                    name, n[0], n[1], n[2], P);
+            T_CHECK(count_differ(l, real, a, rf, false, true) == 0,
+                    "%s %dx%dx%d: the round trip on %d rank(s) is FFTW-MPI's bit for bit", name,
+                    n[0], n[1], n[2], P);
+            lm_free(k1);
+            lm_free(k3);
+            lm_free(kf);
+            lm_free(r1);
+            lm_free(r3);
+            lm_free(rf);
+            lm_free(a);
+            fft_plan_destroy(&p);
+        }
 }
 
 int main(int argc, char **argv)
@@ -310,7 +376,7 @@ int main(int argc, char **argv)
     T_RUN(test_iterator_covers_modes);
     T_RUN(test_plane_wave);
     T_RUN(test_shift_and_parseval);
-    T_RUN(test_one_rank_path);
+    T_RUN(test_slab_path);
     T_RUN(test_shift_detects_error);
     T_RUN(test_size_check);
     return t_finish();
