@@ -60,6 +60,8 @@ struct box3 box3_shift(const struct box3 *b, const int64_t s[3]);
 /** i wrapped into [0, n) for any integer i and n > 0. Local. */
 static inline int64_t box3_wrap(int64_t i, int64_t n)
 {
+    if (i >= 0 && i < n)
+        return i; /* the usual case, without a division */
     int64_t r = i % n;
     return r < 0 ? r + n : r;
 }

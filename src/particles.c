@@ -96,15 +96,27 @@ static float wrap_coord(float x, double box_size)
     return (double)f >= box_size || f < 0 ? 0.0f : f;
 }
 
+/** Positions checked at once by particles_wrap (a vectorisable loop). */
+enum { WRAP_BLOCK = 1024 };
+
+/* Compute kernel: threads take blocks of positions; a block is written only when one of its
+ * positions lies outside the box (usually none: the positions were wrapped before). */
 void particles_wrap(struct particles *p, double box_size)
 {
     CHECK(p->fields & PARTICLES_POS, "particles: wrap needs positions");
     CHECK(box_size > 0, "particles: box size %g, expected > 0", box_size);
+    const int64_t n = p->n;
     for (int a = 0; a < 3; a++) {
         float *x = p->x[a];
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < p->n; i++)
-            x[i] = wrap_coord(x[i], box_size);
+        for (int64_t i0 = 0; i0 < n; i0 += WRAP_BLOCK) {
+            const int64_t i1 = n - i0 < WRAP_BLOCK ? n : i0 + WRAP_BLOCK;
+            int out = 0;
+            for (int64_t i = i0; i < i1; i++)
+                out |= !(x[i] >= 0) | !((double)x[i] < box_size);
+            for (int64_t i = i0; out && i < i1; i++)
+                x[i] = wrap_coord(x[i], box_size);
+        }
     }
 }
 

@@ -102,15 +102,22 @@ static inline int decomp_owner_cell(const struct decomp *d, int64_t i, int64_t j
     return decomp_rank_of_coords(d, c);
 }
 
-/** Cell index in [0, n) along one axis of a position x (any real value, wrapped periodically) in
- *  a box of side box_size split into n cells: floor(x n / box_size) mod n in double. Local. */
-static inline int64_t decomp_cell_index(double x, int n, double box_size)
+/** decomp_cell_index with its scale n / box_size given, so that loops over particles compute it
+ *  once. Local. */
+static inline int64_t decomp_cell_scaled(double x, int n, double scale)
 {
-    double u = x * ((double)n / box_size);
+    double u = x * scale;
     int64_t i = (int64_t)u;
     if ((double)i > u)
         i--; /* floor for negative u */
     return box3_wrap(i, n);
+}
+
+/** Cell index in [0, n) along one axis of a position x (any real value, wrapped periodically) in
+ *  a box of side box_size split into n cells: floor(x n / box_size) mod n in double. Local. */
+static inline int64_t decomp_cell_index(double x, int n, double box_size)
+{
+    return decomp_cell_scaled(x, n, (double)n / box_size);
 }
 
 /** Owner rank of the cell holding position x[3] (Mpc/h, any value: wrapped periodically) in a

@@ -8,6 +8,7 @@
 #include "mpi/transfer.h"
 #include "timer.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 _Static_assert(sizeof(size_t) == sizeof(uint64_t), "counts travel as MPI_UINT64_T");
@@ -38,25 +39,64 @@ static void *grow(void *buf, int64_t *cap, int64_t n, size_t size, const char *l
     return lm_malloc(label, (size_t)*cap * size);
 }
 
-/* Destinations of every particle and per-rank counts (this rank's own count is n_keep); threads
- * take particles, and the counts are integers, so they do not depend on the threads. */
+/** Particles whose cells are tested at once (a vectorisable loop). */
+enum { MIGRATE_BLOCK = 256 };
+
+/* Compute kernel: stay[k] &= the cell along axis a of particles x[0 .. m) lies in [lo, hi), the
+ * cells computed as decomp_cell_scaled does (one periodic wrap: a position further out fails the
+ * test, and takes the exact path of find_destinations). */
+static void block_in_range(const float *restrict x, int m, int n, double scale, int64_t lo,
+                           int64_t hi, unsigned char *restrict stay)
+{
+    for (int k = 0; k < m; k++) {
+        double u = x[k] * scale;
+        int64_t i = (int64_t)u;
+        i -= (double)i > u;
+        i = i < 0 ? i + n : i >= n ? i - n : i;
+        stay[k] &= i >= lo && i < hi;
+    }
+}
+
+/* Compute kernel: destinations of every particle and per-rank counts (this rank's own count is
+ * n_keep). Threads take blocks of particles; per block, whether each particle's cell lies in this
+ * rank's box is tested axis by axis in vectorisable loops (only the axes the decomposition
+ * splits), and the owner of a particle that leaves is then found exactly (decomp_owner_pos, with
+ * the scales n / box_size computed once). The counts are integers: they do not depend on the
+ * threads. */
 static void find_destinations(struct migrate_plan *m, const struct decomp *d,
                               const struct particles *p, double box_size, size_t *send_cnt)
 {
     int *dest = m->dest;
     int64_t first = p->n;
-    const int n_ranks = m->n_ranks;
+    const int n_ranks = m->n_ranks, rank = m->rank;
+    const int n[3] = {d->n[0], d->n[1], d->n[2]};
+    const double scale[3] = {(double)n[0] / box_size, (double)n[1] / box_size,
+                             (double)n[2] / box_size};
+    const int64_t np = p->n;
 #pragma omp parallel for schedule(static) reduction(+ : send_cnt[:n_ranks]) reduction(min : first)
-    for (int64_t i = 0; i < p->n; i++) {
-        const float x[3] = {p->x[0][i], p->x[1][i], p->x[2][i]};
-        int r = decomp_owner_pos(d, x, box_size);
-        dest[i] = r;
-        send_cnt[r]++;
-        if (r != m->rank && i < first)
-            first = i;
+    for (int64_t i0 = 0; i0 < np; i0 += MIGRATE_BLOCK) {
+        const int len = np - i0 < MIGRATE_BLOCK ? (int)(np - i0) : MIGRATE_BLOCK;
+        unsigned char stay[MIGRATE_BLOCK];
+        memset(stay, 1, sizeof stay);
+        for (int a = 0; a < 3; a++)
+            if (d->dims[a] > 1)
+                block_in_range(p->x[a] + i0, len, n[a], scale[a], d->box.lo[a], d->box.hi[a], stay);
+        for (int k = 0; k < len; k++) {
+            int64_t i = i0 + k;
+            int r = rank;
+            if (!stay[k]) {
+                r = decomp_owner_cell(d, decomp_cell_scaled(p->x[0][i], n[0], scale[0]),
+                                      decomp_cell_scaled(p->x[1][i], n[1], scale[1]),
+                                      decomp_cell_scaled(p->x[2][i], n[2], scale[2]));
+                if (r != rank && i < first)
+                    first = i;
+            }
+            dest[i] = r;
+            send_cnt[r]++;
+        }
     }
-    m->n_keep = (int64_t)send_cnt[m->rank];
-    send_cnt[m->rank] = 0;
+    m->n_keep = (int64_t)send_cnt[rank];
+    send_cnt[rank] = 0;
     m->n_send = p->n - m->n_keep;
     m->first_leaver = first;
 }
@@ -120,21 +160,31 @@ void migrate_plan_update(struct migrate_plan *m, const struct decomp *d, struct 
     migrate_scan(m, d, p, box_size);
 }
 
-/* Move the stayers to the front, keeping their order, column by column. */
+/** The end of the run, from i, of particles that stay on this rank (stay) or leave it (!stay). */
+static int64_t run_end(const struct migrate_plan *m, int64_t i, bool stay)
+{
+    while (i < m->n_in && (m->dest[i] == m->rank) == stay)
+        i++;
+    return i;
+}
+
+/* Move the stayers to the front, keeping their order: each run of stayers after the first leaver
+ * moves down at once, column by column (leavers are few and come in runs: the particles that
+ * crossed a slab face). */
 static void compact_stayers(const struct migrate_plan *m, struct particles *p)
 {
     struct particles_column cols[PARTICLES_MAX_COLUMNS];
     int n = particles_columns(p, m->fields, cols);
-    for (int c = 0; c < n; c++) {
-        char *a = cols[c].data;
-        size_t es = cols[c].elem_size;
-        int64_t k = m->first_leaver; /* the stayers before the first leaver do not move */
-        for (int64_t i = k; i < m->n_in; i++)
-            if (m->dest[i] == m->rank) {
-                if (k != i)
-                    memcpy(a + (size_t)k * es, a + (size_t)i * es, es);
-                k++;
-            }
+    int64_t k = m->first_leaver; /* the stayers before the first leaver do not move */
+    for (int64_t i = m->first_leaver; i < m->n_in;) {
+        int64_t a = run_end(m, i, false), b = run_end(m, a, true);
+        for (int c = 0; c < n && b > a; c++) {
+            char *d = cols[c].data;
+            size_t es = cols[c].elem_size;
+            memmove(d + (size_t)k * es, d + (size_t)a * es, (size_t)(b - a) * es);
+        }
+        k += b - a;
+        i = b;
     }
 }
 

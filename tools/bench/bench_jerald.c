@@ -70,7 +70,9 @@ struct floors {
  *  as bytes / bandwidth: paint 12 B per particle + 8 B per node per call; readout 12 B per
  *  particle read, 24 B written-allocated and 12 B per node; the source 8 B per node; k space 32 B
  *  per complex mode; displacement 36 B per particle (the readout read, positions read and
- *  written); and the FFT, 4 transforms of 5 N log2 N / 2 flops per layer / FMA rate. */
+ *  written); migration (several ranks) 20 B per particle (the positions read to find each one's
+ *  rank, the destination written-allocated; the few that leave are not counted); and the FFT,
+ *  4 transforms of 5 N log2 N / 2 flops per layer / FMA rate. */
 static double phase_floor(int i, const struct floors *f, int n_layers)
 {
     double L = n_layers, nm = f->nm, np = f->np, bytes = 0;
@@ -91,6 +93,9 @@ static double phase_floor(int i, const struct floors *f, int n_layers)
         break;
     case 5:
         bytes = L * 36 * np;
+        break;
+    case 6:
+        bytes = f->P > 1 ? L * 20 * np : 0;
         break;
     case 7:
         bytes = 8 * nm;
