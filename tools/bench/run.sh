@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make bench: every benchmark of tools/bench at 1 and 2 ranks (BENCH_RANKS to change), tables on
-# stdout; bench_power and bench_jerald at 1x1, 1x2 and 2x1 ranks x threads (BENCH_LAYOUTS; their
-# arguments in BENCH_power and BENCH_jerald, e.g. BENCH_jerald="128 256 2"). Benchmarks that are single-process by design (the NN engine on one tile) run once with
-# all cores as OpenMP threads. Each benchmark prints its own floor next to its measurements.
+# stdout; bench_power, bench_jerald and bench_fft at 1x1, 1x2 and 2x1 ranks x threads
+# (BENCH_LAYOUTS; their arguments in BENCH_power, BENCH_jerald and BENCH_fft, e.g.
+# BENCH_jerald="128 256 2"). Benchmarks that are single-process by design (the NN engine on one
+# tile) run once with all cores as OpenMP threads. Each benchmark prints its own floor next to its
+# measurements.
 set -uo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/../.."
@@ -17,7 +19,7 @@ for b in "$build"/bench/bench_*; do
         echo "== $name (1 process, $(nproc) threads) =="
         OMP_NUM_THREADS=$(nproc) "$b" || status=1
         ;;
-    bench_power | bench_jerald)
+    bench_power | bench_jerald | bench_fft)
         # the hybrid layouts of a 2-core node: 1 rank, 1 rank x 2 threads, 2 ranks x 1 thread
         # (threads need --bind-to none: mpirun binds each rank to one core by default)
         args=BENCH_${name#bench_}; args=${!args:-}
