@@ -104,7 +104,8 @@ static bool slab_applies(const struct fft_plan *p)
 }
 
 /** A block of rows (n2/2+1 complex each): count runs of len rows, stride rows apart, starting
- *  first rows into the buffer; *n = 1, or 0 for an empty block (then the type is a placeholder). */
+ *  first rows into the buffer; *n = 1, or 0 for an empty block, whose type is a copy of MPI_BYTE
+ *  that MPI_Alltoallw never sends (count 0) and that slab_destroy frees like the others. */
 static MPI_Datatype row_block(const struct fft_slab *q, int nkz, int64_t first, int64_t count,
                               int64_t len, int64_t stride, int *n)
 {
