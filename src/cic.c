@@ -169,13 +169,14 @@ int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field
     return n_out;
 }
 
-/** Keys of the counting sort: bucket lx + 1 in [0, nx] of the lower x node, nx + 1 outside. */
+/** Keys of the counting sort: 2 (lx + 1) + half for a lower x node lx in [x0 - 1, x0 + nx) and
+ *  half = 1 when the point lies in the upper half of its cell, 2 nx + 2 outside. */
 struct plane_keys {
     const struct cic_geom *g;
     const float *x;
 };
 
-/* Compute kernel: the buckets of points [i0, i0 + m), as block_stencils finds their planes. */
+/* Compute kernel: the keys of points [i0, i0 + m), the lower node as block_stencils finds it. */
 static void plane_key_block(const void *ctx, int64_t i0, int m, uint32_t *key)
 {
     const struct plane_keys *c = ctx;
@@ -183,10 +184,11 @@ static void plane_key_block(const void *ctx, int64_t i0, int m, uint32_t *key)
     const double scale = c->g->scale[0], shift = c->g->shift;
     const float *x = c->x + i0;
     for (int k = 0; k < m; k++) {
-        int64_t lx = node_floor(x[k] * scale + shift) - x0;
+        int64_t h = node_floor(2 * (x[k] * scale + shift)), half = h & 1; /* 2 u: exact */
+        int64_t lx = (h - half) / 2 - x0;                                 /* floor(u) */
         lx = lx < -1 ? lx + n0 : lx >= nx ? lx - n0 : lx;
         bool out = lx < -1 || lx >= nx || nx == 0;
-        key[k] = (uint32_t)(out ? nx + 1 : lx + 1);
+        key[k] = (uint32_t)(out ? 2 * nx + 2 : 2 * (lx + 1) + half);
     }
 }
 
@@ -195,23 +197,26 @@ int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts,
 {
     struct cic_geom g = geom_of(s, shift);
     struct plane_keys c = {&g, pts->x[0]};
-    struct sort_keys k = {pts->n, s->nx + 2, plane_key_block, &c};
+    struct sort_keys k = {pts->n, 2 * (int64_t)s->nx + 3, plane_key_block, &c};
     sort_counting(&k, n_threads, work, idx, start);
-    return start[s->nx + 2] - start[s->nx + 1];
+    return start[2 * s->nx + 3] - start[2 * s->nx + 2];
 }
 
 /* Compute kernel: one pass over the points of bucket b in sorted order, the a = 0 corners added
  * to lo[f] and the a = 1 corners to hi[f]. Every contribution is the exact double product of the
  * float weight and the float stencil weight. */
-void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
-                      const int64_t *start, const struct cic_points *pts, double shift,
-                      int n_fields, double *const lo[], double *const hi[])
+int64_t cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
+                         const int64_t *start, const struct cic_points *pts, double shift,
+                         int n_fields, double *const lo[], double *const hi[])
 {
     struct cic_geom g = geom_of(s, shift);
     struct cic_block blk;
+    int64_t n_other = 0;
     for (int64_t q0 = start[b]; q0 < start[b + 1]; q0 += CIC_BLOCK) {
         int m = start[b + 1] - q0 < CIC_BLOCK ? (int)(start[b + 1] - q0) : CIC_BLOCK;
         block_locate(&g, pts, idx, q0, m, &blk);
+        for (int k = 0; k < m; k++)
+            n_other += blk.lx[k] != b - 1;
         for (int f = 0; f < n_fields; f++) {
             double *pl = lo ? lo[f] : NULL, *ph = hi ? hi[f] : NULL;
             double wf[CIC_BLOCK];
@@ -221,8 +226,8 @@ void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
                 wf[k] = pts->fw[f] ? (double)w0 * pts->fw[f][i] : (double)w0;
             }
             for (int k = 0; k < m; k++) {
-                if (blk.lx[k] == CIC_OUTSIDE)
-                    continue; /* not in bucket b's range: cic_order_points put it elsewhere */
+                if (blk.lx[k] != b - 1)
+                    continue; /* not on this bucket's planes: counted, not painted */
                 const double w = wf[k];
                 const int64_t o = blk.off[k], dy = blk.dy[k], dz = blk.dz[k];
                 if (pl) {
@@ -242,6 +247,7 @@ void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
             }
         }
     }
+    return n_other;
 }
 
 /* Compute kernel: threads take blocks of points; each point's 8-node sum runs in a fixed order,

@@ -76,25 +76,30 @@ void cic_zero(const struct cic_slab *s, int n_fields, const struct cic_field *fi
 int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field *fields,
                   const struct cic_points *pts, double shift);
 
-/** Order the points for plane-by-plane painting: a stable sort by lower x node. Bucket b in
- *  [0, nx] holds the points whose lower x node is x0 - 1 + b, bucket nx + 1 those outside the slab;
- *  bucket b is idx[start[b] .. start[b + 1]). The order is the same for any number of threads.
+/** Order the points for plane-by-plane painting: a stable sort by lower x node and half cell.
+ *  Key 2 b + h (b in [0, nx]) holds the points whose lower x node is x0 - 1 + b and that lie in
+ *  the lower (h = 0) or upper (h = 1) half of that cell; key 2 nx + 2 those outside the slab. Key
+ *  k is idx[start[k] .. start[k + 1]). The points of lower node x0 - 1 + b are keys 2 b and
+ *  2 b + 1; at shift - 0.5 (the interlaced copy) they are keys 2 b + 1 and 2 b + 2, so one order
+ *  serves both shifts. The order is the same for any number of threads.
  *  @param n_threads  OpenMP threads to use (at most; >= 1)
- *  @param work       n_threads (nx + 2) counts (scratch)
+ *  @param work       n_threads (2 nx + 3) counts (scratch)
  *  @param idx        out: pts->n point indices (pts->n < 2^32)
- *  @param start      out: nx + 3 offsets
+ *  @param start      out: 2 nx + 4 offsets
  *  @return the number of points outside the slab. Local. */
 int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts, double shift,
                          int n_threads, int64_t *work, uint32_t *idx, int64_t *start);
 
-/** Paint the points of one bucket (ordered by cic_order_points) in double: in sorted order, the
- *  corners of each point on its lower x plane are added to lo[f] and those on the next plane to
- *  hi[f] ([n1][row] doubles each; lo or hi NULL: those corners are skipped). Field f receives
+/** Paint the points idx[start[b] .. start[b + 1]) (a bucket of points ordered by
+ *  cic_order_points) in double: in that order, the corners of each point whose lower x node is
+ *  x0 - 1 + b are added, those on its lower x plane to lo[f] and those on the next plane to hi[f]
+ *  ([n1][row] doubles each; lo or hi NULL: those corners are skipped). Field f receives
  *  w[i] fw[f][i] times the stencil weight. Run over the buckets in a fixed order, the double
- *  sums of every node run in a fixed order too, whichever thread paints which bucket. Local. */
-void cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
-                      const int64_t *start, const struct cic_points *pts, double shift,
-                      int n_fields, double *const lo[], double *const hi[]);
+ *  sums of every node run in a fixed order too, whichever thread paints which bucket.
+ *  @return the number of points of the bucket with another lower node (not painted). Local. */
+int64_t cic_paint_bucket(const struct cic_slab *s, int64_t b, const uint32_t *idx,
+                         const int64_t *start, const struct cic_points *pts, double shift,
+                         int n_fields, double *const lo[], double *const hi[]);
 
 /** Read n_fields fields (owned and filled ghost planes) at the points: out[f][i] receives the
  *  CIC-weighted sum of the 8 nodes of point i (weights of pts are ignored).

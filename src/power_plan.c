@@ -155,34 +155,25 @@ static void field_finish(const struct power_plan *p, float *c, const float *c2, 
     }
 }
 
-/** Paint the interlacing copy (shift -0.5) of field f of pts into the scratch mesh, sorting the
- *  points first unless the painter holds their order at that shift. */
-static void paint_shifted(struct power_plan *p, const struct cic_points *pts, int f, bool sort)
+/** Paint the interlacing copy (shift -0.5) of field f of pts into the scratch mesh, in the
+ *  painter's order of pts at shift 0 (no sort). */
+static void paint_shifted(struct power_plan *p, const struct cic_points *pts, int f)
 {
     struct cic_points one = {.n = pts->n, .w = pts->w, .fw = {pts->fw[f]}};
     memcpy(one.x, pts->x, sizeof one.x);
     timer_start("power.paint");
-    if (sort)
-        paint_execute(p->paint, 1, &p->scratch, &one, -0.5);
-    else
-        paint_execute_same_points(p->paint, 1, &p->scratch, &one, -0.5);
+    paint_execute_same_points(p->paint, 1, &p->scratch, &one, -0.5);
     timer_stop("power.paint");
 }
 
 /* Paint n_fields weightings of pts in one pass and take them to k space. With interlacing the
- * shifted copies follow one field at a time through the single scratch mesh, the first sorted, the
- * others painted in its order. reuse: the painter holds the order of pts at shift 0 (from the last
- * call, see p->kept), so the unshifted pass needs no sort. A single interlaced field painted afresh
- * (the density) paints its shifted copy first, so that the painter is left with the shift-0 order
- * for a following power_momentum_same_points. The meshes do not depend on the order of the calls
- * (paint_execute_same_points gives the mesh of paint_execute bit for bit).
- * @return whether the painter is left with the order of pts at shift 0 */
-static bool paint_to_k(struct power_plan *p, const struct cic_points *pts, int n_fields,
+ * shifted copies follow one field at a time through the single scratch mesh, painted in the
+ * order of the unshifted pass: one sort serves both shifts. reuse: the painter holds the order
+ * of pts at shift 0 (from the last call, see p->kept), so no sort at all. The painter is left
+ * with the order of pts at shift 0. */
+static void paint_to_k(struct power_plan *p, const struct cic_points *pts, int n_fields,
                        float *const out[], double norm, bool reuse)
 {
-    const bool shifted_first = p->o.interlace && n_fields == 1 && !reuse;
-    if (shifted_first)
-        paint_shifted(p, pts, 0, true);
     timer_start("power.paint");
     if (reuse)
         paint_execute_same_points(p->paint, n_fields, out, pts, 0.0);
@@ -190,8 +181,8 @@ static bool paint_to_k(struct power_plan *p, const struct cic_points *pts, int n
         paint_execute(p->paint, n_fields, out, pts, 0.0);
     timer_stop("power.paint");
     for (int f = 0; f < n_fields; f++) {
-        if (p->o.interlace && !shifted_first)
-            paint_shifted(p, pts, f, f == 0);
+        if (p->o.interlace)
+            paint_shifted(p, pts, f);
         timer_start("power.fft");
         fft_r2c(p->fft, out[f]);
         if (p->scratch)
@@ -201,7 +192,6 @@ static bool paint_to_k(struct power_plan *p, const struct cic_points *pts, int n
         field_finish(p, out[f], p->scratch, norm);
         timer_stop("power.kspace");
     }
-    return !p->o.interlace || shifted_first;
 }
 
 /** Particles per block of the particle sums: a constant, so the blocks (and the order of every
@@ -280,7 +270,8 @@ void power_density(struct power_plan *p, const struct particles *parts, float *o
     struct power_sums s;
     global_sums(p, parts, false, &s);
     struct cic_points pts = points_of(parts);
-    p->kept.valid = paint_to_k(p, &pts, 1, &out, 1.0 / s.sum_w, false);
+    paint_to_k(p, &pts, 1, &out, 1.0 / s.sum_w, false);
+    p->kept.valid = true;
     p->kept.n = pts.n;
     memcpy(p->kept.x, pts.x, sizeof p->kept.x);
     if (sums)

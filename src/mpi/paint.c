@@ -1,6 +1,7 @@
 #include "mpi/paint.h"
 
 #include <limits.h>
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
@@ -24,8 +25,9 @@ struct paint_plan {
     double *recv[2]; /**< planes received from prev and next (paint) */
     int n_threads;   /**< threads the scratch below serves */
     double *scratch; /**< n_threads n_fields double planes (paint) */
-    int64_t *work;   /**< n_threads (nx + 2) bucket counts (paint) */
-    int64_t *start;  /**< nx + 3 bucket offsets (paint) */
+    int64_t *work;   /**< n_threads (2 nx + 3) key counts (paint) */
+    int64_t *start;  /**< 2 nx + 4 offsets of the sort's keys (paint) */
+    int64_t *bucket; /**< nx + 2 offsets of the planes' buckets of one painting (paint) */
     uint32_t *idx;   /**< cap_idx point indices in painting order (paint) */
     int64_t cap_idx;
     int64_t order_n;    /**< points of the painting order in idx (-1: none yet) */
@@ -43,8 +45,8 @@ static void paint_threads_reserve(struct paint_plan *p, int n_threads)
     p->scratch = p->slab.nx > 0
                      ? lm_malloc("paint.accum", planes * (size_t)p->plane_count * sizeof(double))
                      : NULL;
-    p->work =
-        lm_malloc("paint.order", (size_t)n_threads * (size_t)(p->slab.nx + 2) * sizeof(int64_t));
+    p->work = lm_malloc("paint.order",
+                        (size_t)n_threads * (size_t)(2 * p->slab.nx + 3) * sizeof(int64_t));
     p->n_threads = n_threads;
 }
 
@@ -99,7 +101,8 @@ struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, M
         for (int g = 0; g < 2; g++)
             p->recv[g] = lm_malloc("paint.ghost", dbytes);
     }
-    p->start = lm_malloc("paint.order", (size_t)(s->nx + 3) * sizeof(int64_t));
+    p->start = lm_malloc("paint.order", (size_t)(2 * s->nx + 4) * sizeof(int64_t));
+    p->bucket = lm_malloc("paint.order", (size_t)(s->nx + 2) * sizeof(int64_t));
     p->order_n = -1;
     paint_threads_reserve(p, omp_get_max_threads());
     return p;
@@ -121,6 +124,7 @@ void paint_plan_destroy(struct paint_plan **plan)
     lm_free(p->scratch);
     lm_free(p->work);
     lm_free(p->start);
+    lm_free(p->bucket);
     lm_free(p->idx);
     decomp_destroy(&p->decomp);
     MPI_Comm_free(&p->comm);
@@ -231,10 +235,10 @@ static void zero_planes(const struct paint_plan *p, int n_fields, double *const 
 /** Bucket ranges of nt threads, balanced by particle count: thread t takes [cut[t], cut[t+1]). */
 static void split_buckets(const int64_t *start, int64_t n_buckets, int nt, int64_t *cut)
 {
-    int64_t n = start[n_buckets];
+    int64_t n = start[n_buckets] - start[0];
     cut[0] = 0;
     for (int t = 1; t < nt; t++) {
-        int64_t b = cut[t - 1] + 1, goal = n * t / nt;
+        int64_t b = cut[t - 1] + 1, goal = start[0] + n * t / nt;
         while (b < n_buckets - (nt - t) && start[b] < goal)
             b++;
         cut[t] = b;
@@ -248,23 +252,26 @@ static void split_buckets(const int64_t *start, int64_t n_buckets, int nt, int64
  * corners of bucket b0 into its head; then, from b1 - 1 down to b0, each bucket's upper corners
  * complete plane b + 1 (which already holds the lower corners of bucket b + 1: the next thread's
  * head for b + 1 = b1) and its lower corners start plane b. Plane b0 is completed by thread t - 1
- * (thread 0's plane 0 has no upper corners: its head). */
-static void paint_planes(struct paint_plan *p, int n_fields, float *const fields[],
-                         const struct cic_points *pts, double shift, int nt)
+ * (thread 0's plane 0 has no upper corners: its head). Bucket b is idx[bucket[b] ..
+ * bucket[b + 1]).
+ * @return the number of points of the buckets not painted (their lower node is not the bucket's) */
+static int64_t paint_planes(struct paint_plan *p, int n_fields, float *const fields[],
+                            const struct cic_points *pts, double shift, int nt)
 {
     const int64_t nb = p->slab.nx + 1; /* buckets with points: 0 .. nx */
-    int64_t cut[nt + 1];
-#pragma omp parallel num_threads(nt)
+    int64_t cut[nt + 1], n_other = 0;
+#pragma omp parallel num_threads(nt) reduction(+ : n_other)
     {
         int n_t = omp_get_num_threads(), t = omp_get_thread_num();
         n_t = n_t < nb ? n_t : (int)nb;
 #pragma omp single
-        split_buckets(p->start, nb, n_t, cut);
+        split_buckets(p->bucket, nb, n_t, cut);
         double *head[CIC_MAX_FIELDS] = {0}, *cur[CIC_MAX_FIELDS] = {0}, *nxt[CIC_MAX_FIELDS] = {0};
         if (t < n_t) {
             thread_planes(p, t, n_fields, head, cur, nxt);
             zero_planes(p, n_fields, head);
-            cic_paint_bucket(&p->slab, cut[t], p->idx, p->start, pts, shift, n_fields, head, NULL);
+            (void)cic_paint_bucket(&p->slab, cut[t], p->idx, p->bucket, pts, shift, n_fields, head,
+                                   NULL); /* its points are counted below */
         }
 #pragma omp barrier
         if (t < n_t) {
@@ -279,8 +286,8 @@ static void paint_planes(struct paint_plan *p, int n_fields, float *const fields
             }
             zero_planes(p, n_fields, nxt); /* plane_done leaves each completed plane zeroed */
             for (int64_t b = b1 - 1; b >= b0; b--) {
-                cic_paint_bucket(&p->slab, b, p->idx, p->start, pts, shift, n_fields,
-                                 b > b0 ? nxt : NULL, cur);
+                n_other += cic_paint_bucket(&p->slab, b, p->idx, p->bucket, pts, shift, n_fields,
+                                            b > b0 ? nxt : NULL, cur);
                 plane_done(p, n_fields, fields, b + 1, cur);
                 for (int f = 0; f < n_fields; f++) {
                     double *x = cur[f];
@@ -292,9 +299,20 @@ static void paint_planes(struct paint_plan *p, int n_fields, float *const fields
                 plane_done(p, n_fields, fields, 0, head);
         }
     }
+    return n_other;
 }
 
-/** Sort the points by lower x node into the plan's painting order (kept for
+/** Every point lies in this rank's slab of planes (n_out of n do not). */
+static void check_inside(const struct paint_plan *p, int64_t n_out, int64_t n)
+{
+    CHECK(n_out == 0,
+          "paint: %lld of %lld particles lie outside this rank's slab [%lld, %lld) of planes; "
+          "they must be migrated to paint_plan_decomp first",
+          (long long)n_out, (long long)n, (long long)p->slab.x0,
+          (long long)(p->slab.x0 + p->slab.nx));
+}
+
+/** Sort the points by lower x node and half cell into the plan's painting order (kept for
  *  paint_execute_same_points). */
 static void paint_order(struct paint_plan *p, const struct cic_points *pts, double shift, int nt)
 {
@@ -302,23 +320,31 @@ static void paint_order(struct paint_plan *p, const struct cic_points *pts, doub
     timer_start("paint.sort");
     int64_t n_out = cic_order_points(&p->slab, pts, shift, nt, p->work, p->idx, p->start);
     timer_stop("paint.sort");
-    CHECK(n_out == 0,
-          "paint: %lld of %lld particles lie outside this rank's slab [%lld, %lld) of planes; "
-          "they must be migrated to paint_plan_decomp first",
-          (long long)n_out, (long long)pts->n, (long long)p->slab.x0,
-          (long long)(p->slab.x0 + p->slab.nx));
+    check_inside(p, n_out, pts->n);
     p->order_n = pts->n;
     p->order_shift = shift;
 }
 
-/** Paint every plane in the plan's painting order, add the ghost planes in double and round the
- *  edges once (padding included: it is never painted, so it stays 0). */
+/** Paint every plane in the plan's painting order at shift order_shift - half / 2 (half 0 or 1),
+ *  add the ghost planes in double and round the edges once (padding included: it is never
+ *  painted, so it stays 0). The bucket of plane b (lower node x0 - 1 + b) at that shift is the
+ *  keys 2 b + half and 2 b + half + 1 of the sort: with half = 1, the points in the upper half of
+ *  cell b - 1 and those in the lower half of cell b. In either case a plane's points come in the
+ *  same order: those in the lower half of their cell at the painting shift, then the others,
+ *  each in point order; so painting at shift - 0.5 in the order of shift gives the mesh of a
+ *  fresh sort at shift - 0.5 bit for bit. */
 static void paint_in_order(struct paint_plan *p, int n_fields, float *const fields[],
-                           const struct cic_points *pts, double shift, int nt)
+                           const struct cic_points *pts, double shift, int half, int nt)
 {
     const int64_t plane = p->plane_count, nx = p->slab.nx;
+    for (int64_t b = 0; b <= nx + 1; b++)
+        p->bucket[b] = p->start[2 * b + half];
+    /* with half = 1 the points of key 0 (lower node x0 - 2 at the painting shift) are in no
+       bucket, and the last bucket takes those of key 2 nx + 2 whose lower node is x0 + nx - 1 */
+    int64_t n_out = half ? p->start[1] - p->start[0] : 0;
     if (nx > 0)
-        paint_planes(p, n_fields, fields, pts, shift, nt);
+        n_out += paint_planes(p, n_fields, fields, pts, shift, nt);
+    check_inside(p, n_out, pts->n);
     timer_stop("paint.cic");
     if (nx == 0)
         return;
@@ -344,7 +370,7 @@ void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
     timer_start("paint.cic");
     paint_threads_reserve(p, nt);
     paint_order(p, pts, shift, nt);
-    paint_in_order(p, n_fields, fields, pts, shift, nt);
+    paint_in_order(p, n_fields, fields, pts, shift, 0, nt);
 }
 
 void paint_execute_same_points(struct paint_plan *p, int n_fields, float *const fields[],
@@ -352,14 +378,18 @@ void paint_execute_same_points(struct paint_plan *p, int n_fields, float *const 
 {
     CHECK(n_fields >= 1 && n_fields <= p->n_fields, "paint: %d fields, the plan has %d", n_fields,
           p->n_fields);
-    CHECK(p->order_n == pts->n && p->order_shift == shift,
+    const bool half =
+        shift == p->order_shift - 0.5 && 2 * p->order_shift == floor(2 * p->order_shift);
+    CHECK(p->order_n == pts->n && (shift == p->order_shift || half),
           "paint: %lld points at shift %g repainted in the order of %lld points at shift %g; "
-          "paint them with paint_execute first",
+          "paint them with paint_execute first (an order serves its shift and, for a multiple of "
+          "0.5, "
+          "that shift - 0.5)",
           (long long)pts->n, shift, (long long)p->order_n, p->order_shift);
     int nt = omp_get_max_threads();
     timer_start("paint.cic");
     paint_threads_reserve(p, nt);
-    paint_in_order(p, n_fields, fields, pts, shift, nt);
+    paint_in_order(p, n_fields, fields, pts, shift, half, nt);
 }
 
 void paint_readout(struct paint_plan *p, int n_fields, float *const fields[],

@@ -3,9 +3,10 @@
  *
  * Particles are first migrated to the rank owning their cell in the plan's slab decomposition
  * (paint_plan_decomp, which matches the FFT's real-space distribution; use migrate_particles from
- * src/mpi/migrate.h). Each rank then sorts its particles by lower x node (the stable counting sort
- * of sort.h, threaded) and paints several fields in one pass (mass and three momentum components
- * share the sort and the stencils, computed block by block in vectorised loops, cic.h). The OpenMP
+ * src/mpi/migrate.h). Each rank then sorts its particles by lower x node and half cell (the stable
+ * counting sort of sort.h, threaded) and paints several fields in one pass (mass and three
+ * momentum components share the sort and the stencils, computed block by block in vectorised
+ * loops, cic.h); the interlaced copies at shift - 0.5 reuse the same order. The OpenMP
  * threads take contiguous ranges of x planes (balanced by particle count) and sweep them with two
  * rolling double planes; every node's double sum runs in an order fixed by the sort alone (the
  * lower corners of the points of its own plane, then the upper corners of those of the plane below,
@@ -76,10 +77,11 @@ void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
                    const struct cic_points *pts, double shift);
 
 /** paint_execute for the points painted by the last paint_execute on this plan (the same
- *  positions, count and shift; the weights and fields may differ): the painting order of that call
+ *  positions and count; the weights and fields may differ) at that call's shift or, where that
+ *  shift is a multiple of 0.5, at it - 0.5 (the interlaced copy): the painting order of that call
  *  is reused, without a sort. The mesh is bitwise the one paint_execute would give. A count or
- *  shift that differs from that call's is fatal (positions moved since are the caller's bug).
- *  Collective on the plan's communicator. */
+ *  shift other than these is fatal (positions moved since are the caller's bug). Collective on
+ *  the plan's communicator. */
 void paint_execute_same_points(struct paint_plan *p, int n_fields, float *const fields[],
                                const struct cic_points *pts, double shift);
 

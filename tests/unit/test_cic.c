@@ -2,7 +2,8 @@
  * test_cic — the local CIC kernels: weights of one particle against the formula, periodic wrap in
  * y and z, ghost planes, the interlacing shift, readout as the adjoint of painting, many points
  * (several stencil blocks, positions several box lengths outside in y and z) against the formula
- * painted and gathered by brute force, rejection of points outside the slab, and the CIC window.
+ * painted and gathered by brute force, rejection of points outside the slab, the painting order at
+ * shift 0 serving the interlacing shift, and the CIC window.
  */
 #include "harness.h"
 
@@ -231,6 +232,54 @@ static void test_many_points_brute_force(void)
     }
 }
 
+/* The painting order at shift 0 serves shift -0.5: on a slab of planes 2..4 (points on nodes, on
+ * half cells and between), every point of the bucket of plane b at either shift has lower node
+ * x0 - 1 + b there, no point falls out at -0.5, and each shifted bucket lists the points of a fresh
+ * sort at -0.5 in the same order. */
+static void test_order_serves_both_shifts(void)
+{
+    enum { N = 300, X0 = 2, NXS = 3, KEYS = 2 * NXS + 3 };
+    unsigned st = 5;
+    struct cic_slab s = slab(X0, NXS);
+    static float x[3][N];
+    for (int i = 0; i < N; i++) {
+        double u = X0 + frand(&st) * NXS; /* in cells of h = 2 */
+        if (i % 5 == 0)
+            u = floor(u); /* a node: u - 0.5 is a half cell */
+        else if (i % 5 == 1)
+            u = floor(u) + 0.5; /* a half cell: u - 0.5 is a node */
+        x[0][i] = (float)(2 * u);
+        x[1][i] = (float)(frand(&st) * s.box[1]);
+        x[2][i] = (float)(frand(&st) * s.box[2]);
+    }
+    struct cic_points pts = {.n = N, .x = {x[0], x[1], x[2]}};
+    int64_t work[2 * KEYS], start[2][KEYS + 1], bucket[NXS + 2];
+    uint32_t idx[2][N];
+    T_CHECK(cic_order_points(&s, &pts, 0.0, 2, work, idx[0], start[0]) == 0, "all in the slab");
+    T_CHECK(cic_order_points(&s, &pts, -0.5, 2, work, idx[1], start[1]) == 0, "all in the slab");
+    T_CHECK(start[0][1] == start[0][0], "no point two planes below the slab at -0.5");
+    static double plo[NY * ROW], phi[NY * ROW];
+    for (int half = 0; half < 2; half++) {
+        for (int b = 0; b <= NXS + 1; b++)
+            bucket[b] = start[0][2 * b + half];
+        int64_t painted = 0;
+        for (int b = 0; b <= NXS; b++) {
+            double *l[1] = {plo}, *h[1] = {phi};
+            T_CHECK(cic_paint_bucket(&s, b, idx[0], bucket, &pts, -0.5 * half, 1, l, h) == 0,
+                    "shift %g, bucket %d: every point has the bucket's lower node", -0.5 * half, b);
+            painted += bucket[b + 1] - bucket[b];
+        }
+        T_CHECK(painted == N, "shift %g: %lld of %d points in the buckets", -0.5 * half,
+                (long long)painted, N);
+    }
+    for (int b = 0; b <= NXS; b++) {
+        int64_t a0 = start[0][2 * b + 1], a1 = start[0][2 * b + 3], c0 = start[1][2 * b];
+        T_CHECK(a1 - a0 == start[1][2 * b + 2] - c0, "bucket %d: as many points", b);
+        T_CHECK(memcmp(&idx[0][a0], &idx[1][c0], (size_t)(a1 - a0) * sizeof(uint32_t)) == 0,
+                "bucket %d: the order of a sort at -0.5", b);
+    }
+}
+
 static void test_window(void)
 {
     double h[3] = {2, 1, 0.5}, k0[3] = {0, 0, 0}, k[3] = {M_PI / 2, 0, 0};
@@ -246,6 +295,7 @@ int main(void)
     T_RUN(test_out_of_slab_rejected);
     T_RUN(test_readout_is_adjoint);
     T_RUN(test_many_points_brute_force);
+    T_RUN(test_order_serves_both_shifts);
     T_RUN(test_window);
     return t_finish();
 }

@@ -1,16 +1,20 @@
 /*
  * bench_power — time the stages of a power-spectrum measurement and compare them with floors.
  *
- *   mpirun -n <P> build/bench/bench_power [n_mesh [n_part_side [repeats]]]   (defaults 256 256 3)
+ *   mpirun -n <P> build/bench/bench_power [n_mesh [n_part_side [repeats [interlace]]]]
+ *   (defaults 256 256 3 0; interlace 1: the interlaced spectrum, two meshes painted and transformed
+ *   per field, the second in the painting order of the first)
  *
  * n_part_side^3 particles on a perturbed lattice (Lagrangian order, as the emulator writes them)
  * are migrated to the FFT slabs, painted with CIC onto an n_mesh^3 mesh, transformed, normalised /
  * compensated and binned. Each stage is timed (max over ranks, best of the repeats after one
  * warm-up) next to its floor on this machine:
  *   paint     (12 B per particle read + 8 B per mesh node written-allocated) / bandwidth
+ *             (interlaced: the particles read twice, two meshes written)
  *   (sort)    the part of paint that orders the particles by x plane: 4 B per particle read
  *   fft       5 N log2 N / 2 flops (real-to-complex: half the complex count) / measured FMA rate
- *   k-space   8 B per complex mode read + written / bandwidth (normalise, window)
+ *   k-space   8 B per complex mode read + written / bandwidth (normalise, window; interlaced:
+ *             the second mesh read too)
  *   bin       8 B per complex mode read / bandwidth
  *   readout   (12 B per particle read + 8 B written-allocated + 4 B per mesh node read) /
  *             bandwidth: the CIC gather of one field at the particles (the adjoint of paint;
@@ -87,12 +91,12 @@ static void measure(MPI_Comm comm, struct power_plan *pp, struct paint_plan *ro,
 }
 
 /** Plans at the current thread count and one measurement. */
-static void measure_layout(MPI_Comm comm, const int n[3], const double box[3],
+static void measure_layout(MPI_Comm comm, const int n[3], const double box[3], bool interlace,
                            const struct particles *p, float *mesh, float *val,
                            const struct stage_row *rows, int repeats, struct layout_times *out,
                            struct power_spectrum **spectrum)
 {
-    struct power_options o = {.compensate = true};
+    struct power_options o = {.compensate = true, .interlace = interlace};
     struct power_plan *pp = power_plan_create(n, box, &o, comm);
     struct paint_plan *ro = paint_plan_create(power_plan_fft(pp), 1, comm);
     struct power_spectrum *s = power_spectrum_create(power_plan_n_bins(pp), 1);
@@ -110,6 +114,7 @@ int main(int argc, char **argv)
     MPI_Comm world = comm_init(&argc, &argv);
     int n_mesh = argc > 1 ? atoi(argv[1]) : 256, n_side = argc > 2 ? atoi(argv[2]) : 256;
     int repeats = argc > 3 ? atoi(argv[3]) : 3, rank = comm_rank(world), size = comm_size(world);
+    const bool interlace = argc > 4 && atoi(argv[4]) != 0;
     const int threads = omp_get_max_threads();
     double box = 1000.0 * n_side / 512.0;
     const int n[3] = {n_mesh, n_mesh, n_mesh};
@@ -133,10 +138,10 @@ int main(int argc, char **argv)
     };
     struct layout_times many, one;
     struct power_spectrum *s = NULL;
-    measure_layout(world, n, boxes, p, mesh, val, rows, repeats, &many, &s);
+    measure_layout(world, n, boxes, interlace, p, mesh, val, rows, repeats, &many, &s);
     if (threads > 1) {
         omp_set_num_threads(1);
-        measure_layout(world, n, boxes, p, mesh, val, rows, repeats, &one, NULL);
+        measure_layout(world, n, boxes, interlace, p, mesh, val, rows, repeats, &one, NULL);
         omp_set_num_threads(threads);
     }
     double peak = bench_max_over_ranks(world, (double)alloc_peak());
@@ -149,23 +154,25 @@ int main(int argc, char **argv)
     comm_min_double(world, &loads, 1);
     double np = pow(n_side, 3), nm = pow(n_mesh, 3), nk = nm / 2, P = size;
     double share = bw; /* measured by all ranks at once: each rank's share of the node */
+    const double m = interlace ? 2 : 1; /* meshes per field */
+    const double paint_b = m * (12 * np + 8 * nm), fft_s = m * 2.5 * nm * log2(nm) / (fl * threads);
     const double floors[N_ROWS] = {
-        (12 * np + 8 * nm) / P / share,           /* paint */
-        4 * np / P / share,                       /* its sort */
-        2.5 * nm * log2(nm) / P / (fl * threads), /* fft */
-        16 * nk / P / share,                      /* k-space */
-        8 * nk / P / share,                       /* bin */
-        (20 * np + 4 * nm) / P / share,           /* readout */
-        ((12 * np + 8 * nm) / share + 24 * nk / share) / P +
-            2.5 * nm * log2(nm) / P / (fl * threads), /* total */
+        paint_b / P / share,                                   /* paint */
+        4 * np / P / share,                                    /* its sort */
+        fft_s / P,                                             /* fft */
+        (8 * m + 8) * nk / P / share,                          /* k-space */
+        8 * nk / P / share,                                    /* bin */
+        (20 * np + 4 * nm) / P / share,                        /* readout */
+        (paint_b + (8 * m + 16) * nk) / P / share + fft_s / P, /* total */
     };
     for (int i = 0; i < N_ROWS; i++)
         rows[i].floor_s = floors[i];
     if (rank == 0) {
-        printf("bench_power: %d^3 particles, %d^3 mesh, %d rank(s) x %d thread(s), best of %d; "
+        printf("bench_power: %d^3 particles, %d^3 mesh%s, %d rank(s) x %d thread(s), best of %d; "
                "bandwidth %.1f GB/s per rank, float FMA rate %.1f Gflop/s per core; migration "
                "%.3f s\n",
-               n_side, n_mesh, size, threads, repeats, bw / 1e9, fl / 1e9, t_migrate);
+               n_side, n_mesh, interlace ? " (interlaced)" : "", size, threads, repeats, bw / 1e9,
+               fl / 1e9, t_migrate);
         printf("%-10s %12s %12s %10s", "stage", "time [s]", "floor [s]", "time/floor");
         if (threads > 1)
             printf(" %14s %9s", "1 thread [s]", "speed-up");
@@ -177,10 +184,12 @@ int main(int argc, char **argv)
                 printf(" %14.4f %9.2f", one.best[i], one.best[i] / many.best[i]);
             printf("\n");
         }
-        double paint_ops = 8 * np / P / (adds * threads), read_ops = 8 * np / P / (loads * threads);
+        double paint_ops = 8 * m * np / P / (adds * threads),
+               read_ops = 8 * np / P / (loads * threads);
         printf(
             "inner-step floors (this core's %.2g scattered double adds/s and %.2g gathered float "
-            "loads/s in L1, times %d thread(s)): paint %.4f s (8 adds per particle; at %.1fx), "
+            "loads/s in L1, times %d thread(s)): paint %.4f s (8 adds per particle and mesh; at "
+            "%.1fx), "
             "readout %.4f s (8 loads per particle; at %.1fx)\n",
             adds, loads, threads, paint_ops, many.best[0] / paint_ops, read_ops,
             many.best[5] / read_ops);
