@@ -130,9 +130,18 @@ void jerald_plan_set_readout_chunk(struct jerald_plan *plan, int64_t n)
     CHECK(n >= 1, "jerald: readout chunk of %lld particles", (long long)n);
     for (int d = 0; d < 3; d++) {
         lm_free(plan->disp[d]);
-        plan->disp[d] = lm_malloc("jerald.readout", (size_t)n * sizeof(float));
+        plan->disp[d] = lm_calloc("jerald.readout", (size_t)n, sizeof(float)); /* touched now */
     }
     plan->chunk = n;
+}
+
+void jerald_plan_reserve(struct jerald_plan *plan, struct particles *parts)
+{
+    paint_plan_reserve(plan->paint, parts->cap);
+    if (comm_size(plan->comm) == 1 || plan->migrate)
+        return; /* one rank migrates nothing; a plan made earlier keeps its room */
+    plan->migrate = migrate_plan_create(jerald_plan_decomp(plan), parts, plan->box);
+    migrate_plan_reserve(plan->migrate, parts->cap);
 }
 
 const struct decomp *jerald_plan_decomp(const struct jerald_plan *plan)

@@ -37,6 +37,13 @@ void jerald_plan_destroy(struct jerald_plan **plan);
  *  rank must set the same n). */
 void jerald_plan_set_readout_chunk(struct jerald_plan *plan, int64_t n);
 
+/** Prepare the plan for layers on the particle store parts (migrated to jerald_plan_decomp;
+ *  empty or not) with up to parts->cap particles on this rank: the painting order and, on several
+ *  ranks, the migration plan of parts are made for that many and their memory is touched now, so
+ *  that the first layer runs at the speed of the next ones. Optional: layers grow them as
+ *  needed; the layers must then run on this store. Collective. */
+void jerald_plan_reserve(struct jerald_plan *plan, struct particles *parts);
+
 /** The slab decomposition the particles must be migrated to (migrate_particles) before a layer
  *  or a map runs; executions keep them migrated. Local. */
 const struct decomp *jerald_plan_decomp(const struct jerald_plan *plan);

@@ -108,6 +108,7 @@ static bool setup(struct jerald_run_state *r, struct particles *parts, struct lm
     migrate_particles(jerald_plan_decomp(r->plan), parts, r->hdr->box_size);
     unsigned fields = PARTICLES_POS | (r->set->write_particles ? parts->fields : 0);
     r->work = particles_create(fields, parts->cap);
+    jerald_plan_reserve(r->plan, r->work);
     r->spectrum = power_spectrum_create(jerald_plan_n_bins(r->plan), 1);
     int64_t n = parts->n;
     comm_sum_int64(r->comm, &n, 1);

@@ -138,8 +138,8 @@ static void slab_plan_exchange(const struct fft_plan *p, struct fft_slab *q)
     int64_t mine[4] = {l->rx0, l->rnx, l->k0, l->nk};
     int64_t *all = lm_malloc("fft.plan", (size_t)P * 4 * sizeof(int64_t));
     MPI_CHECK(MPI_Allgather(mine, 4, MPI_INT64_T, all, 4, MPI_INT64_T, p->comm));
-    q->packed = lm_malloc("fft.transpose", (size_t)(l->rnx > 0 ? l->rnx : 1) * (size_t)l->n[1] *
-                                               l->nkz * q->mode_bytes);
+    q->packed = lm_calloc("fft.transpose", (size_t)(l->rnx > 0 ? l->rnx : 1) * (size_t)l->n[1],
+                          l->nkz * q->mode_bytes); /* touched now, not in the first transform */
     q->in_packed = lm_malloc("fft.plan", (size_t)P * sizeof(MPI_Datatype));
     q->in_mesh = lm_malloc("fft.plan", (size_t)P * sizeof(MPI_Datatype));
     q->n_packed = lm_malloc("fft.plan", (size_t)P * sizeof(int));

@@ -39,6 +39,11 @@ struct migrate_plan *migrate_plan_create(const struct decomp *d, struct particle
 void migrate_plan_update(struct migrate_plan *plan, const struct decomp *d, struct particles *p,
                          double box_size);
 
+/** Make room in the plan for the destinations of n particles (4 bytes each, with 1/8 headroom)
+ *  and touch that memory now on the OpenMP threads, so that the first scan of that many runs at
+ *  the speed of the next ones. Optional: scans grow the plan as needed. Local. */
+void migrate_plan_reserve(struct migrate_plan *plan, int64_t n);
+
 /** Move the particles: on return p holds exactly the particles whose position this rank owns.
  *  p must be the store given at creation, unchanged since. Collective. */
 void migrate_execute(struct migrate_plan *plan, struct particles *p);

@@ -64,6 +64,18 @@ static void paint_order_reserve(struct paint_plan *p, int64_t n)
     p->idx = lm_malloc("paint.order", (size_t)p->cap_idx * sizeof(uint32_t));
 }
 
+/* Where the sort writes each point depends on the keys: the order is touched in an even split
+ * over the threads. */
+void paint_plan_reserve(struct paint_plan *p, int64_t n)
+{
+    paint_order_reserve(p, n);
+    const int64_t cap = p->cap_idx;
+    uint32_t *idx = p->idx;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < cap; i++)
+        idx[i] = 0;
+}
+
 struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, MPI_Comm comm)
 {
     CHECK(fft_precision(fft) == FFT_PRECISION_FLOAT, "paint: the FFT plan must be float");

@@ -58,6 +58,12 @@ struct paint_plan;
  * Collective on comm (duplicated). Free with paint_plan_destroy. */
 struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, MPI_Comm comm);
 
+/** Make room in the plan for painting n points per call on this rank (the painting order, 4 bytes
+ *  per point, with 1/8 headroom) and touch that memory now on the OpenMP threads, so that the first
+ *  paint runs at the speed of the next ones. Optional: painting grows the order as needed. Local.
+ */
+void paint_plan_reserve(struct paint_plan *p, int64_t n);
+
 /** Free the plan (NULL-safe) and set *p = NULL. Collective on its communicator. */
 void paint_plan_destroy(struct paint_plan **p);
 

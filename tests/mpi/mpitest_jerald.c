@@ -9,7 +9,8 @@
  *     plane-parallel perturbation;
  *   - one layer's displacement is linear in α;
  *   - reading the gradient in small chunks (ranks making calls with no particle left) gives
- *     bitwise the same particles as one call;
+ *     bitwise the same particles as one call, and so do layers on a plan reserved for the
+ *     particles (jerald_plan_reserve) beforehand;
  *   - dark-matter, stellar and HI maps on all ranks equal a one-process evaluation of the same
  *     particles (MPI_COMM_SELF) on even, odd and tiny meshes (some ranks without planes): rms
  *     difference <= 1e-6 of the map's rms, largest <= 1e-6 of its largest value (painting sums in
@@ -255,9 +256,9 @@ static void test_lattice_at_rest(void)
     jerald_plan_destroy(&plan);
 }
 
-/** Layers of map m on the n^3 set with readout chunks of chunk particles (0: default); the
- *  positions in ID order, gathered on rank 0. */
-static float *positions_after(int n, int64_t chunk, const struct jerald_map *m)
+/** Layers of map m on the n^3 set with readout chunks of chunk particles (0: default), the plan
+ *  reserved for the particles first or not; the positions in ID order, gathered on rank 0. */
+static float *positions_after(int n, int64_t chunk, bool reserve, const struct jerald_map *m)
 {
     struct jerald_plan *plan = jerald_plan_create(15, BOX, 6, &popts, MPI_COMM_WORLD);
     if (chunk > 0)
@@ -266,6 +267,8 @@ static float *positions_after(int n, int64_t chunk, const struct jerald_map *m)
     if (comm_rank(MPI_COMM_WORLD) == 1)
         particles_resize(parts, 0); /* uneven counts: rank 1 holds nothing at first */
     migrate_particles(jerald_plan_decomp(plan), parts, BOX);
+    if (reserve)
+        jerald_plan_reserve(plan, parts);
     for (int i = 0; i < m->n_layers; i++)
         jerald_layer_execute(plan, m, i, parts, NULL);
     int64_t total = (int64_t)n * n * n;
@@ -284,14 +287,21 @@ static float *positions_after(int n, int64_t chunk, const struct jerald_map *m)
 static void test_chunked_readout(void)
 {
     struct jerald_map m = dm_map(2, 80);
-    float *one = positions_after(12, 0, &m), *chunked = positions_after(12, 97, &m);
-    int64_t differ = 0;
-    for (int64_t i = 0; i < 3 * 12 * 12 * 12; i++)
+    float *one = positions_after(12, 0, false, &m), *chunked = positions_after(12, 97, false, &m);
+    float *reserved = positions_after(12, 0, true, &m);
+    int64_t differ = 0, differ_reserved = 0;
+    for (int64_t i = 0; i < 3 * 12 * 12 * 12; i++) {
         differ += one[i] != chunked[i];
+        differ_reserved += one[i] != reserved[i];
+    }
     T_CHECK(differ == 0, "%lld coordinates differ between chunked and one-call readouts",
             (long long)differ);
+    T_CHECK(differ_reserved == 0,
+            "%lld coordinates differ between layers on a reserved plan and on a plain one",
+            (long long)differ_reserved);
     lm_free(one);
     lm_free(chunked);
+    lm_free(reserved);
 }
 
 static void test_conservation(void)
