@@ -169,11 +169,13 @@ int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field
     return n_out;
 }
 
-/** Keys of the counting sort: 2 (lx + 1) + half for a lower x node lx in [x0 - 1, x0 + nx) and
- *  half = 1 when the point lies in the upper half of its cell, 2 nx + 2 outside. */
+/** Keys of the counting sort, for a lower x node lx in [x0 - 1, x0 + nx): lx + 1, or with halves
+ *  2 (lx + 1) + half (half = 1 when the point lies in the upper half of its cell); outside, the
+ *  key after those. */
 struct plane_keys {
     const struct cic_geom *g;
     const float *x;
+    int64_t halves; /**< 1: keys by half cell, 0: by cell */
 };
 
 /* Compute kernel: the keys of points [i0, i0 + m), the lower node as block_stencils finds it. */
@@ -183,6 +185,15 @@ static void plane_key_block(const void *ctx, int64_t i0, int m, uint32_t *key)
     const int64_t n0 = c->g->n[0], x0 = c->g->x0, nx = c->g->nx;
     const double scale = c->g->scale[0], shift = c->g->shift;
     const float *x = c->x + i0;
+    if (!c->halves) {
+        for (int k = 0; k < m; k++) {
+            int64_t lx = node_floor(x[k] * scale + shift) - x0;
+            lx = lx < -1 ? lx + n0 : lx >= nx ? lx - n0 : lx;
+            bool out = lx < -1 || lx >= nx || nx == 0;
+            key[k] = (uint32_t)(out ? nx + 1 : lx + 1);
+        }
+        return;
+    }
     for (int k = 0; k < m; k++) {
         int64_t h = node_floor(2 * (x[k] * scale + shift)), half = h & 1; /* 2 u: exact */
         int64_t lx = (h - half) / 2 - x0;                                 /* floor(u) */
@@ -193,13 +204,14 @@ static void plane_key_block(const void *ctx, int64_t i0, int m, uint32_t *key)
 }
 
 int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts, double shift,
-                         int n_threads, int64_t *work, uint32_t *idx, int64_t *start)
+                         bool halves, int n_threads, int64_t *work, uint32_t *idx, int64_t *start)
 {
     struct cic_geom g = geom_of(s, shift);
-    struct plane_keys c = {&g, pts->x[0]};
-    struct sort_keys k = {pts->n, 2 * (int64_t)s->nx + 3, plane_key_block, &c};
+    struct plane_keys c = {&g, pts->x[0], halves};
+    const int64_t n_keys = (((int64_t)s->nx + 1) << halves) + 1;
+    struct sort_keys k = {pts->n, n_keys, plane_key_block, &c};
     sort_counting(&k, n_threads, work, idx, start);
-    return start[2 * s->nx + 3] - start[2 * s->nx + 2];
+    return start[n_keys] - start[n_keys - 1];
 }
 
 /* Compute kernel: one pass over the points of bucket b in sorted order, the a = 0 corners added

@@ -34,6 +34,7 @@
 #define LEMUR_CIC_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /** Most fields painted or read in one pass. */
@@ -76,19 +77,20 @@ void cic_zero(const struct cic_slab *s, int n_fields, const struct cic_field *fi
 int64_t cic_paint(const struct cic_slab *s, int n_fields, const struct cic_field *fields,
                   const struct cic_points *pts, double shift);
 
-/** Order the points for plane-by-plane painting: a stable sort by lower x node and half cell.
- *  Key 2 b + h (b in [0, nx]) holds the points whose lower x node is x0 - 1 + b and that lie in
- *  the lower (h = 0) or upper (h = 1) half of that cell; key 2 nx + 2 those outside the slab. Key
- *  k is idx[start[k] .. start[k + 1]). The points of lower node x0 - 1 + b are keys 2 b and
- *  2 b + 1; at shift - 0.5 (the interlaced copy) they are keys 2 b + 1 and 2 b + 2, so one order
- *  serves both shifts. The order is the same for any number of threads.
+/** Order the points for plane-by-plane painting: a stable sort by lower x node, or with halves
+ *  by lower x node and half cell. Key b (b in [0, nx]) holds the points whose lower x node is
+ *  x0 - 1 + b, key nx + 1 those outside the slab. With halves, key 2 b + h holds the points of
+ *  lower node x0 - 1 + b in the lower (h = 0) or upper (h = 1) half of that cell, key 2 nx + 2
+ *  those outside: at shift - 0.5 (the interlaced copy) the points of lower node x0 - 1 + b are
+ *  keys 2 b + 1 and 2 b + 2, so one order serves both shifts. Key k is idx[start[k] ..
+ *  start[k + 1]). The order is the same for any number of threads.
  *  @param n_threads  OpenMP threads to use (at most; >= 1)
  *  @param work       n_threads (2 nx + 3) counts (scratch)
  *  @param idx        out: pts->n point indices (pts->n < 2^32)
- *  @param start      out: 2 nx + 4 offsets
+ *  @param start      out: 2 nx + 4 offsets (nx + 3 without halves)
  *  @return the number of points outside the slab. Local. */
 int64_t cic_order_points(const struct cic_slab *s, const struct cic_points *pts, double shift,
-                         int n_threads, int64_t *work, uint32_t *idx, int64_t *start);
+                         bool halves, int n_threads, int64_t *work, uint32_t *idx, int64_t *start);
 
 /** Paint the points idx[start[b] .. start[b + 1]) (a bucket of points ordered by
  *  cic_order_points) in double: in that order, the corners of each point whose lower x node is

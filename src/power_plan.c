@@ -66,6 +66,8 @@ struct power_plan *power_plan_create(const int n[3], const double box[3],
     p->o = *o;
     p->fft = fft_plan_create(n, box, FFT_PRECISION_FLOAT, o->fft_flags, NULL, comm);
     p->paint = paint_plan_create(p->fft, 3, comm);
+    if (o->interlace)
+        paint_plan_interlace(p->paint);
     p->volume = box[0] * box[1] * box[2];
     for (int d = 0; d < 3; d++)
         p->h[d] = box[d] / n[d];

@@ -32,6 +32,8 @@ struct paint_plan {
     int64_t cap_idx;
     int64_t order_n;    /**< points of the painting order in idx (-1: none yet) */
     double order_shift; /**< and the shift they were sorted with */
+    bool interlace;     /**< sorts are by half cell (paint_plan_interlace) */
+    bool order_halves;  /**< the painting order in idx is by half cell */
 };
 
 /* Per-thread scratch for n_threads threads (kept when large enough). */
@@ -145,6 +147,8 @@ void paint_plan_destroy(struct paint_plan **plan)
 }
 
 const struct decomp *paint_plan_decomp(const struct paint_plan *p) { return &p->decomp; }
+
+void paint_plan_interlace(struct paint_plan *p) { p->interlace = true; }
 
 size_t paint_plan_bytes_per_field(const struct paint_plan *p)
 {
@@ -330,27 +334,30 @@ static void paint_order(struct paint_plan *p, const struct cic_points *pts, doub
 {
     paint_order_reserve(p, pts->n);
     timer_start("paint.sort");
-    int64_t n_out = cic_order_points(&p->slab, pts, shift, nt, p->work, p->idx, p->start);
+    int64_t n_out =
+        cic_order_points(&p->slab, pts, shift, p->interlace, nt, p->work, p->idx, p->start);
     timer_stop("paint.sort");
     check_inside(p, n_out, pts->n);
     p->order_n = pts->n;
     p->order_shift = shift;
+    p->order_halves = p->interlace;
 }
 
-/** Paint every plane in the plan's painting order at shift order_shift - half / 2 (half 0 or 1),
- *  add the ghost planes in double and round the edges once (padding included: it is never
- *  painted, so it stays 0). The bucket of plane b (lower node x0 - 1 + b) at that shift is the
- *  keys 2 b + half and 2 b + half + 1 of the sort: with half = 1, the points in the upper half of
- *  cell b - 1 and those in the lower half of cell b. In either case a plane's points come in the
- *  same order: those in the lower half of their cell at the painting shift, then the others,
- *  each in point order; so painting at shift - 0.5 in the order of shift gives the mesh of a
- *  fresh sort at shift - 0.5 bit for bit. */
+/** Paint every plane in the plan's painting order at shift order_shift - half / 2 (half 0, or 1
+ *  for an order by half cell), add the ghost planes in double and round the edges once (padding
+ *  included: it is never painted, so it stays 0). The bucket of plane b (lower node x0 - 1 + b)
+ *  at that shift is key b of the sort, or keys 2 b + half and 2 b + half + 1 of an order by half
+ *  cell: with half = 1, the points in the upper half of cell b - 1 and those in the lower half of
+ *  cell b. Either way a plane's points come in the same order: those in the lower half of their
+ *  cell at the painting shift, then the others, each in point order; so painting at shift - 0.5
+ *  in the order of shift gives the mesh of a fresh sort at shift - 0.5 bit for bit. */
 static void paint_in_order(struct paint_plan *p, int n_fields, float *const fields[],
                            const struct cic_points *pts, double shift, int half, int nt)
 {
     const int64_t plane = p->plane_count, nx = p->slab.nx;
+    const int hv = p->order_halves;
     for (int64_t b = 0; b <= nx + 1; b++)
-        p->bucket[b] = p->start[2 * b + half];
+        p->bucket[b] = p->start[(b << hv) + half];
     /* with half = 1 the points of key 0 (lower node x0 - 2 at the painting shift) are in no
        bucket, and the last bucket takes those of key 2 nx + 2 whose lower node is x0 + nx - 1 */
     int64_t n_out = half ? p->start[1] - p->start[0] : 0;
@@ -390,13 +397,12 @@ void paint_execute_same_points(struct paint_plan *p, int n_fields, float *const 
 {
     CHECK(n_fields >= 1 && n_fields <= p->n_fields, "paint: %d fields, the plan has %d", n_fields,
           p->n_fields);
-    const bool half =
-        shift == p->order_shift - 0.5 && 2 * p->order_shift == floor(2 * p->order_shift);
+    const bool half = p->order_halves && shift == p->order_shift - 0.5 &&
+                      2 * p->order_shift == floor(2 * p->order_shift);
     CHECK(p->order_n == pts->n && (shift == p->order_shift || half),
           "paint: %lld points at shift %g repainted in the order of %lld points at shift %g; "
-          "paint them with paint_execute first (an order serves its shift and, for a multiple of "
-          "0.5, "
-          "that shift - 0.5)",
+          "paint them with paint_execute first (an order serves its shift and, on a plan made "
+          "with paint_plan_interlace and for a multiple of 0.5, that shift - 0.5)",
           (long long)pts->n, shift, (long long)p->order_n, p->order_shift);
     int nt = omp_get_max_threads();
     timer_start("paint.cic");

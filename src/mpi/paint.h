@@ -3,12 +3,13 @@
  *
  * Particles are first migrated to the rank owning their cell in the plan's slab decomposition
  * (paint_plan_decomp, which matches the FFT's real-space distribution; use migrate_particles from
- * src/mpi/migrate.h). Each rank then sorts its particles by lower x node and half cell (the stable
- * counting sort of sort.h, threaded) and paints several fields in one pass (mass and three
- * momentum components share the sort and the stencils, computed block by block in vectorised
- * loops, cic.h); the interlaced copies at shift - 0.5 reuse the same order. The OpenMP
- * threads take contiguous ranges of x planes (balanced by particle count) and sweep them with two
- * rolling double planes; every node's double sum runs in an order fixed by the sort alone (the
+ * src/mpi/migrate.h). Each rank then sorts its particles by lower x node (the stable counting
+ * sort of sort.h, threaded; on an interlacing plan by lower x node and half cell, an order the
+ * copies at shift - 0.5 reuse) and paints several fields in one pass (mass and three momentum
+ * components share the sort and the stencils, computed block by block in vectorised loops,
+ * cic.h). The OpenMP threads take contiguous ranges of x planes (balanced by particle count) and
+ * sweep them with two rolling double planes; every node's double sum runs in an order fixed by
+ * the sort alone (the
  * lower corners of the points of its own plane, then the upper corners of those of the plane below,
  * each in sorted order: a thread starts the plane it shares with the next thread from that thread's
  * partial sum), and each plane is rounded once to float into the caller's FFT buffer. The two ghost
@@ -58,6 +59,13 @@ struct paint_plan;
  * Collective on comm (duplicated). Free with paint_plan_destroy. */
 struct paint_plan *paint_plan_create(const struct fft_plan *fft, int n_fields, MPI_Comm comm);
 
+/** Let the plan paint interlaced copies without a sort of their own: later paint_execute calls
+ *  order the points by x plane and half cell (a sort about a fifth dearer), an order that also
+ *  serves paint_execute_same_points at its shift - 0.5. Meshes keep their properties (bitwise the
+ *  same for any thread count), though not the bits of a plan without it (another order of the
+ *  double sums). Local. */
+void paint_plan_interlace(struct paint_plan *p);
+
 /** Make room in the plan for painting n points per call on this rank (the painting order, 4 bytes
  *  per point, with 1/8 headroom) and touch that memory now on the OpenMP threads, so that the first
  *  paint runs at the speed of the next ones. Optional: painting grows the order as needed. Local.
@@ -83,11 +91,11 @@ void paint_execute(struct paint_plan *p, int n_fields, float *const fields[],
                    const struct cic_points *pts, double shift);
 
 /** paint_execute for the points painted by the last paint_execute on this plan (the same
- *  positions and count; the weights and fields may differ) at that call's shift or, where that
- *  shift is a multiple of 0.5, at it - 0.5 (the interlaced copy): the painting order of that call
- *  is reused, without a sort. The mesh is bitwise the one paint_execute would give. A count or
- *  shift other than these is fatal (positions moved since are the caller's bug). Collective on
- *  the plan's communicator. */
+ *  positions and count; the weights and fields may differ) at that call's shift or, on a plan
+ *  made with paint_plan_interlace and where that shift is a multiple of 0.5, at it - 0.5 (the
+ *  interlaced copy): the painting order of that call is reused, without a sort. The mesh is bitwise
+ * the one paint_execute would give. A count or shift other than these is fatal (positions moved
+ * since are the caller's bug). Collective on the plan's communicator. */
 void paint_execute_same_points(struct paint_plan *p, int n_fields, float *const fields[],
                                const struct cic_points *pts, double shift);
 

@@ -272,8 +272,8 @@ static void test_thread_count_invariance(void)
 }
 
 /* A repaint in the order of the previous paint (other weights) is bitwise the paint that sorts
- * afresh, at any rank count: at the order's shift (0 or -0.5), and at -0.5 in the order of 0 (the
- * interlaced copy). */
+ * afresh, at any rank count: at the order's shift (0 or -0.5), on a plain plan and on an
+ * interlacing one, and there at -0.5 in the order of 0 (the interlaced copy). */
 static void test_same_points_repaint(void)
 {
     for (int m = 0; m < n_meshes; m++) {
@@ -291,8 +291,10 @@ static void test_same_points_repaint(void)
         float *a = fft_alloc(fft, "test.mesh"), *b = fft_alloc(fft, "test.mesh");
         struct cic_points pts = points(p), other = points(p);
         other.fw[0] = fw;
-        const double order_shift[3] = {0, -0.5, 0}, shifts[3] = {0, -0.5, -0.5};
-        for (int c = 0; c < 3; c++) {
+        const double order_shift[5] = {0, -0.5, 0, -0.5, 0}, shifts[5] = {0, -0.5, 0, -0.5, -0.5};
+        for (int c = 0; c < 5; c++) {
+            if (c == 2)
+                paint_plan_interlace(pp); /* cases 2-4: orders by half cell */
             double shift = shifts[c];
             paint_execute(pp, 1, &a, &other, shift);
             paint_execute(pp, 1, &b, &pts, order_shift[c]);

@@ -255,8 +255,8 @@ static void test_order_serves_both_shifts(void)
     struct cic_points pts = {.n = N, .x = {x[0], x[1], x[2]}};
     int64_t work[2 * KEYS], start[2][KEYS + 1], bucket[NXS + 2];
     uint32_t idx[2][N];
-    T_CHECK(cic_order_points(&s, &pts, 0.0, 2, work, idx[0], start[0]) == 0, "all in the slab");
-    T_CHECK(cic_order_points(&s, &pts, -0.5, 2, work, idx[1], start[1]) == 0, "all in the slab");
+    T_CHECK(cic_order_points(&s, &pts, 0.0, true, 2, work, idx[0], start[0]) == 0, "in the slab");
+    T_CHECK(cic_order_points(&s, &pts, -0.5, true, 2, work, idx[1], start[1]) == 0, "in the slab");
     T_CHECK(start[0][1] == start[0][0], "no point two planes below the slab at -0.5");
     static double plo[NY * ROW], phi[NY * ROW];
     for (int half = 0; half < 2; half++) {
