@@ -348,9 +348,10 @@ static void paint_order(struct paint_plan *p, const struct cic_points *pts, doub
  *  included: it is never painted, so it stays 0). The bucket of plane b (lower node x0 - 1 + b)
  *  at that shift is key b of the sort, or keys 2 b + half and 2 b + half + 1 of an order by half
  *  cell: with half = 1, the points in the upper half of cell b - 1 and those in the lower half of
- *  cell b. Either way a plane's points come in the same order: those in the lower half of their
- *  cell at the painting shift, then the others, each in point order; so painting at shift - 0.5
- *  in the order of shift gives the mesh of a fresh sort at shift - 0.5 bit for bit. */
+ *  cell b. In an order by half cell a plane's points come in the same order at either shift:
+ *  those in the lower half of their cell at the painting shift, then the others, each in point
+ *  order; so painting at shift - 0.5 in the order of shift gives the mesh of a fresh sort at
+ *  shift - 0.5 bit for bit. */
 static void paint_in_order(struct paint_plan *p, int n_fields, float *const fields[],
                            const struct cic_points *pts, double shift, int half, int nt)
 {
