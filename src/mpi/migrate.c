@@ -136,17 +136,16 @@ static void migrate_scan(struct migrate_plan *m, const struct decomp *d, struct 
     particles_reserve(p, m->n_keep + m->n_recv);
 }
 
-/* The destinations are touched in blocks split over the threads as find_destinations splits
- * them, so that each thread touches (nearly) the pages it will write. */
+/* The destinations are touched in an even split over the threads, as find_destinations scans
+ * them. */
 void migrate_plan_reserve(struct migrate_plan *m, int64_t n)
 {
     m->dest = grow(m->dest, &m->cap_dest, n, sizeof(int), "migrate.dest");
     int *dest = m->dest;
     const int64_t cap = m->cap_dest;
 #pragma omp parallel for schedule(static)
-    for (int64_t i0 = 0; i0 < cap; i0 += MIGRATE_BLOCK)
-        memset(dest + i0, 0,
-               (size_t)(cap - i0 < MIGRATE_BLOCK ? cap - i0 : MIGRATE_BLOCK) * sizeof(int));
+    for (int64_t i = 0; i < cap; i++)
+        dest[i] = 0;
 }
 
 struct migrate_plan *migrate_plan_create(const struct decomp *d, struct particles *p,
